@@ -1,0 +1,26 @@
+"""raw.billing_invoice_lines — the lines MRR is computed from."""
+
+TABLE = "raw.billing_invoice_lines"
+BOUNDARY = "raw"
+SOURCE = "billing"
+KEY = None
+
+
+def expectations(gx, facts):
+    e = gx.expectations
+    return [
+        e.ExpectCompoundColumnsToBeUnique(column_list=["invoice_id", "line_id"]),
+        *(
+            e.ExpectColumnValuesToNotBeNull(column=c)
+            for c in ("invoice_id", "line_id", "amount", "currency", "period_start", "period_end")
+        ),
+        e.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="period_end", column_B="period_start", or_equal=True
+        ),
+        e.ExpectColumnValuesToBeInSet(
+            column="recurring_interval", value_set=["day", "week", "month", "year"]
+        ),
+        e.ExpectColumnValuesToBeBetween(
+            column="period_start", min_value=facts["earliest_sane"], max_value=facts["latest_sane"]
+        ),
+    ]

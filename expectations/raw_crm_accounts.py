@@ -1,0 +1,19 @@
+"""raw.crm_accounts — the versions of CRM accounts seen tonight."""
+
+TABLE = "raw.crm_accounts"
+BOUNDARY = "raw"
+SOURCE = "crm"
+KEY = None
+
+
+def expectations(gx, facts):
+    e = gx.expectations
+    return [
+        e.ExpectColumnValuesToNotBeNull(column="account_id"),
+        e.ExpectColumnValuesToNotBeNull(column="updated_at"),
+        e.ExpectCompoundColumnsToBeUnique(column_list=["account_id", "updated_at"]),
+        e.ExpectColumnValuesToBeInSet(column="region", value_set=["apac", "emea", "na", "latam"]),
+        e.ExpectColumnValuesToBeInSet(
+            column="segment", value_set=["smb", "mid_market", "enterprise"]
+        ),
+    ]

@@ -1,0 +1,22 @@
+"""raw.events — the night's batch of product events."""
+
+TABLE = "raw.events"
+BOUNDARY = "raw"
+SOURCE = "events"
+KEY = "message_id"
+# Rows per received day; a night under half the trailing median fails (see the runner).
+VOLUME_COLUMN = "dt"
+
+
+def expectations(gx, facts):
+    e = gx.expectations
+    return [
+        *(e.ExpectColumnToExist(column=c) for c in ("message_id", "type", "event_at", "group_id")),
+        e.ExpectColumnValuesToNotBeNull(column="message_id"),
+        e.ExpectColumnValuesToBeUnique(column="message_id"),
+        e.ExpectColumnValuesToNotBeNull(column="event_at"),
+        e.ExpectColumnValuesToBeInSet(column="type", value_set=["track", "identify"]),
+        e.ExpectColumnValuesToBeBetween(
+            column="event_at", min_value=facts["earliest_sane"], max_value=facts["latest_sane"]
+        ),
+    ]

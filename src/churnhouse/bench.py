@@ -1,0 +1,92 @@
+"""`make bench`: simulate a bigger company, ingest it, print throughputs and ratios.
+
+Ratios are against baselines measured in the same process on the same files,
+so they hold across machines: the events load is compared with DuckDB reading
+the same partitions straight into a table (the practical limit here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from churnhouse.config import churn_home
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _baseline_events_rows_per_second(events_root: Path) -> tuple[int, float]:
+    import duckdb
+
+    files = sorted(str(p) for p in events_root.glob("dt=*/*.jsonl.gz"))
+    con = duckdb.connect(str(events_root.parent / "baseline.duckdb"))
+    started = time.monotonic()
+    con.execute(
+        "CREATE OR REPLACE TABLE events AS SELECT * FROM "
+        "read_json(?, format = 'newline_delimited', "
+        "ignore_errors = true)",
+        [files],
+    )
+    seconds = time.monotonic() - started
+    rows = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    con.close()
+    return rows, rows / seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--warehouse", default=None, help="PostgreSQL URL (default: a DuckDB file)")
+    args = parser.parse_args(argv)
+
+    from churnhouse.config import sources_for_bundle
+    from churnhouse.ingest import SOURCES, ingest
+    from churnhouse.load import RunInfo
+    from churnhouse.simulator import simulate
+    from churnhouse.warehouse import Warehouse
+
+    work = churn_home() / "bench"
+    shutil.rmtree(work, ignore_errors=True)
+    bundle = work / "bundle"
+    started = time.monotonic()
+    summary = simulate(
+        out=bundle, customers=args.customers, months=args.months, start="2024-01", seed=args.seed
+    )
+    print(summary.describe())
+    print(f"simulate: {time.monotonic() - started:.1f}s, peak RSS {_peak_rss_mib():.0f} MiB")
+
+    warehouse = Warehouse(args.warehouse or str(work / "warehouse.duckdb"))
+    end = datetime(2024 + args.months // 12, 1 + args.months % 12, 1)
+    run = RunInfo("bench", end - timedelta(days=1), end)
+    sources = sources_for_bundle(bundle)
+    rates = {}
+    for source in SOURCES:
+        ingest_started = time.monotonic()
+        result = ingest(source, run, sources, warehouse)
+        result.seconds = time.monotonic() - ingest_started  # extraction included
+        rates[source] = result.rows_loaded / max(result.seconds, 1e-9)
+        print(
+            f"ingest {source:<8} {result.rows_loaded:>10,} rows in {result.seconds:6.1f}s "
+            f"= {rates[source]:>10,.0f} rows/s"
+        )
+
+    baseline_rows, baseline_rate = _baseline_events_rows_per_second(bundle / "events")
+    print(
+        f"baseline DuckDB read_json → table: {baseline_rows:,} rows at {baseline_rate:,.0f} rows/s"
+    )
+    print(f"events load / baseline = {rates['events'] / baseline_rate:.2f} (target ≥ 0.50)")
+    print(f"peak RSS {_peak_rss_mib():.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""`churnhouse ...` commands. Each subcommand is one call into the package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from churnhouse.simulator import simulate
+
+    summary = simulate(
+        out=Path(args.out),
+        customers=args.customers,
+        months=args.months,
+        start=args.start,
+        seed=args.seed,
+        crm_url=args.crm_url,
+    )
+    print(summary.describe())
+    return 0
+
+
+def _billing_api(args: argparse.Namespace) -> int:
+    import os
+
+    from churnhouse.simulator.billing_api import serve_forever
+
+    api_key = args.api_key or os.environ.get("CHURN_BILLING_API_KEY")
+    if not api_key:
+        print("billing-api: give --api-key or set CHURN_BILLING_API_KEY", file=sys.stderr)
+        return 2
+    serve_forever(
+        data_dir=Path(args.data),
+        port=args.port,
+        api_key=api_key,
+        host=args.host,
+        rate_limit_share=args.rate_limit_share,
+        error_share=args.error_share,
+        retry_after=args.retry_after,
+        fault_seed=args.fault_seed,
+    )
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from churnhouse.runner import run_day
+
+    extra = {}
+    if args.bundle:
+        extra["CHURN_BUNDLE"] = str(Path(args.bundle).resolve())
+    if args.warehouse:
+        extra["CHURN_WAREHOUSE"] = args.warehouse
+    return run_day(date.fromisoformat(args.date), extra)
+
+
+def _query(args: argparse.Namespace) -> int:
+    from churnhouse.query import QueryRefused, render, run_query
+    from churnhouse.warehouse import open_warehouse
+
+    try:
+        columns, rows = run_query(open_warehouse(args.warehouse), args.sql)
+    except (QueryRefused, FileNotFoundError) as error:
+        print(f"churnhouse query: {error}", file=sys.stderr)
+        return 2
+    print(render(columns, rows, args.format))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="churnhouse", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sim = commands.add_parser("simulate", help="write a simulated company's source bundle")
+    sim.add_argument("--out", required=True, help="bundle folder to write")
+    sim.add_argument("--customers", type=int, default=200)
+    sim.add_argument("--months", type=int, default=12)
+    sim.add_argument("--start", default="2024-01", help="first month, YYYY-MM")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument(
+        "--crm-url",
+        default=None,
+        help="SQLAlchemy URL for the CRM (default: OUT/crm.sqlite)",
+    )
+    sim.set_defaults(func=_simulate)
+
+    api = commands.add_parser(
+        "billing-api", help="serve a billing export folder as a Stripe-like API"
+    )
+    api.add_argument("--data", required=True, help="billing export folder (customers.jsonl, ...)")
+    api.add_argument("--port", type=int, default=12111)
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--api-key", default=None, help="bearer key (or CHURN_BILLING_API_KEY)")
+    api.add_argument("--rate-limit-share", type=float, default=0.0, help="share of 429 answers")
+    api.add_argument("--error-share", type=float, default=0.0, help="share of 500 answers")
+    api.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds on 429")
+    api.add_argument("--fault-seed", type=int, default=0)
+    api.set_defaults(func=_billing_api)
+
+    run = commands.add_parser(
+        "run", help="run the nightly DAG for one day (interval [D, D+1) UTC) through Airflow"
+    )
+    run.add_argument("--date", required=True, help="the day D, YYYY-MM-DD")
+    run.add_argument("--bundle", default=None, help="a bundle folder (else the CHURN_* settings)")
+    run.add_argument("--warehouse", default=None, help="DuckDB path or PostgreSQL URL")
+    run.set_defaults(func=_run)
+
+    query = commands.add_parser("query", help="a read-only query on the published tables")
+    query.add_argument("sql", help='e.g. "SELECT * FROM churn_monthly LIMIT 5"')
+    query.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    query.add_argument("--warehouse", default=None, help="DuckDB path or PostgreSQL URL")
+    query.set_defaults(func=_query)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Settings: where the four sources and the warehouse are.
+
+Read at call time (inside tasks), never at import: environment variables
+first, then the Airflow connections named in the source contract. Secrets are
+returned to the caller only; nothing here logs them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from churnhouse.errors import PermanentError
+
+DEFAULT_HOME = Path(".churnhouse")
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The four source locations of one bundle, plus the FX rates file."""
+
+    crm_url: str
+    billing_url: str  # http(s) base URL of the API, or a path to the export folder
+    events_uri: str
+    surveys_uri: str
+    fx_rates_uri: str | None = None
+    billing_api_key: str | None = field(default=None, repr=False)
+
+    @property
+    def billing_is_api(self) -> bool:
+        return self.billing_url.startswith(("http://", "https://"))
+
+
+def churn_home() -> Path:
+    """Folder for local state (default warehouse, Airflow home, Data Docs)."""
+    return Path(os.environ.get("CHURN_HOME", DEFAULT_HOME)).resolve()
+
+
+def warehouse_url() -> str:
+    """`CHURN_WAREHOUSE`: a DuckDB file path (default) or a PostgreSQL URL."""
+    configured = os.environ.get("CHURN_WAREHOUSE")
+    if configured:
+        return configured
+    return str(churn_home() / "warehouse.duckdb")
+
+
+def sources_for_bundle(bundle: Path) -> Sources:
+    """The locations inside one bundle folder, as the simulator writes it."""
+    bundle = bundle.resolve()
+    return Sources(
+        crm_url=f"sqlite:///{bundle / 'crm.sqlite'}",
+        billing_url=str(bundle / "billing"),
+        events_uri=str(bundle / "events"),
+        surveys_uri=str(bundle / "surveys"),
+        fx_rates_uri=str(bundle / "fx_rates.csv"),
+    )
+
+
+def _airflow_connection(conn_id: str):
+    try:
+        from airflow.sdk import Connection
+
+        return Connection.get(conn_id)
+    except Exception:  # no Airflow context, or the connection is not defined
+        return None
+
+
+def _required(name: str, value: str | None) -> str:
+    if not value:
+        raise PermanentError(
+            f"setting {name} is not set (environment variable or Airflow connection)"
+        )
+    return value
+
+
+def sources_from_settings() -> Sources:
+    """Sources from `CHURN_*` env vars, falling back to Airflow connections."""
+    env = os.environ
+    if env.get("CHURN_BUNDLE"):
+        return sources_for_bundle(Path(env["CHURN_BUNDLE"]))
+
+    crm_url = env.get("CHURN_CRM_URL")
+    if not crm_url and (conn := _airflow_connection("churn_crm")):
+        crm_url = conn.get_uri()
+
+    billing_url = env.get("CHURN_BILLING_URL")
+    api_key = env.get("CHURN_BILLING_API_KEY")
+    if not billing_url and (conn := _airflow_connection("churn_billing")):
+        billing_url = conn.host if "://" in (conn.host or "") else f"https://{conn.host}"
+        api_key = api_key or conn.password
+
+    return Sources(
+        crm_url=_required("CHURN_CRM_URL", crm_url),
+        billing_url=_required("CHURN_BILLING_URL", billing_url),
+        events_uri=_required("CHURN_EVENTS_URI", env.get("CHURN_EVENTS_URI")),
+        surveys_uri=_required("CHURN_SURVEYS_URI", env.get("CHURN_SURVEYS_URI")),
+        fx_rates_uri=env.get("CHURN_FX_RATES_URI"),
+        billing_api_key=api_key,
+    )

@@ -1,0 +1,98 @@
+"""`make demo`: a simulated company through the nightly DAG into DuckDB, then a short summary."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from churnhouse.config import churn_home
+
+DEMO = {"customers": 300, "months": 12, "start": "2024-01", "seed": 7}
+
+
+def _months_after(start: str, months: int) -> date:
+    year, month = map(int, start.split("-"))
+    index = year * 12 + (month - 1) + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _ensure_bundle(bundle: Path) -> None:
+    from churnhouse.simulator import simulate
+
+    stamp = bundle / "truth" / "summary.json"
+    if stamp.exists():
+        print(f"reusing the simulated company in {bundle}")
+        return
+    summary = simulate(out=bundle, crm_url=None, **DEMO)
+    print(summary.describe())
+
+
+def _print_summary(warehouse_url: str) -> None:
+    from churnhouse.warehouse import Warehouse
+
+    with Warehouse(warehouse_url).transaction() as tx:
+        loads = tx.fetchall(
+            "SELECT source, sum(rows_loaded), sum(rows_quarantined) FROM raw._loads "
+            "WHERE status = 'success' GROUP BY source ORDER BY source"
+        )
+    print("\nraw layer (rows loaded / quarantined):")
+    for source, loaded, quarantined in loads:
+        print(f"  {source:<8} {loaded:>10,} / {quarantined:,}")
+
+
+SUMMARY_SQL = """
+SELECT strftime(month, '%Y-%m') AS month, customers_end AS customers,
+       round(100 * logo_churn_rate, 1) AS logo_churn_pct,
+       round(100 * gross_revenue_churn_rate, 1) AS revenue_churn_pct,
+       round(100 * net_revenue_retention, 1) AS nrr_pct, mrr_end
+FROM churn_monthly WHERE segment = 'all' AND region = 'all'
+ORDER BY month DESC LIMIT 6
+"""
+
+REASONS_SQL = """
+SELECT reason_category, count(*) AS churns, round(sum(mrr_lost), 2) AS mrr_lost
+FROM churn_events GROUP BY reason_category ORDER BY churns DESC, reason_category LIMIT 5
+"""
+
+
+def _print_marts(warehouse_url: str) -> None:
+    from churnhouse.query import render, run_query
+    from churnhouse.warehouse import Warehouse
+
+    warehouse = Warehouse(warehouse_url)
+    for title, sql in (
+        ("last 6 months (all customers)", SUMMARY_SQL),
+        ("top reasons", REASONS_SQL),
+    ):
+        try:
+            columns, rows = run_query(warehouse, sql)
+        except FileNotFoundError as error:
+            print(f"\n(no published tables yet: {error})")
+            return
+        print(f"\n{title}:")
+        print(render(columns, rows, "table"))
+
+
+def main() -> int:
+    from churnhouse.runner import run_day
+
+    started = time.monotonic()
+    home = churn_home()
+    bundle = home / "demo-bundle"
+    warehouse = os.environ.get("CHURN_WAREHOUSE") or str(home / "warehouse.duckdb")
+    _ensure_bundle(bundle)
+    day = _months_after(DEMO["start"], DEMO["months"]) - timedelta(days=1)
+    code = run_day(day, {"CHURN_BUNDLE": str(bundle), "CHURN_WAREHOUSE": warehouse})
+    if code != 0:
+        return code
+    _print_summary(warehouse)
+    _print_marts(warehouse)
+    print(f"\ndemo finished in {time.monotonic() - started:.0f}s; warehouse: {warehouse}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

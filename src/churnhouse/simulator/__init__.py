@@ -1,0 +1,246 @@
+"""The simulated company behind `make demo`, the tests and the benchmarks.
+
+`simulate(out, customers, months, start, seed)` writes a complete source bundle
+exactly as `shared/spec/sources.md` describes (CRM database, billing export,
+event partitions, survey CSVs, FX rates) plus `truth/`: the metrics of
+`shared/spec/metrics.md` computed from the clean records the generator made,
+and the count of every kind of bad input it injected. Same seed, same bytes.
+
+as_of is the first instant of the month after the last simulated month;
+nothing is created, submitted or received after it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from churnhouse.simulator.chunk import ChunkResult, Settings, build_chunk
+from churnhouse.simulator.clock import iso
+from churnhouse.simulator.crm import CrmWriter
+from churnhouse.simulator.fx import fx_rates, write_fx_rates
+from churnhouse.simulator.staff import staff_rows
+from churnhouse.simulator.truth import (
+    CHURN_COLUMNS,
+    IDENTITY_COLUMNS,
+    MONTHLY_COLUMNS,
+    SAVE_COLUMNS,
+    MonthlyTruth,
+)
+
+__all__ = ["Summary", "simulate"]
+
+CHUNK_SIZE = 500
+BILLING_FILES = ("customers", "subscriptions", "invoices", "charges")
+BAD_INPUT_KEYS = (
+    "events_invalid_json",
+    "events_missing_key",
+    "events_bad_timestamp",
+    "events_track_without_group",
+    "survey_bad_date",
+    "nps_score_out_of_range",
+    "nps_bad_date",
+    "duplicate_event_deliveries",
+    "late_events",
+    "billing_customers_missing_crm_id",
+    "free_mail_customers",
+    "redelivered_survey_rows",
+    "unmatched_billing_customers",
+    "messy_emails",
+)
+QUARANTINED_KEYS = BAD_INPUT_KEYS[:7]  # the kinds the pipeline must quarantine
+
+
+@dataclass
+class Summary:
+    counts: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    as_of: str = ""
+
+    def describe(self) -> str:
+        c = self.counts
+        bad = sum(c[key] for key in QUARANTINED_KEYS)
+        return "\n".join(
+            [
+                f"simulated company as of {self.as_of}: {c['companies']:,} customer companies",
+                f"  billing: {c['billing_customers']:,} customers, "
+                f"{c['billing_subscriptions']:,} subscriptions, {c['billing_invoices']:,} "
+                f"invoices, {c['billing_charges']:,} charges",
+                f"  CRM: {c['crm_accounts']:,} accounts, {c['crm_contacts']:,} contacts, "
+                f"{c['crm_activities']:,} activities",
+                f"  events: {c['event_lines']:,} lines in {c['event_files']:,} files",
+                f"  surveys: {c['survey_cancellation_rows']:,} cancellation rows, "
+                f"{c['survey_nps_rows']:,} NPS rows",
+                f"  truth: {c['churns']:,} churns, {c['saves']:,} saves, "
+                f"{c['truth_monthly_rows']:,} monthly rows",
+                f"  bad input to quarantine: {bad:,}; duplicate deliveries "
+                f"{c['duplicate_event_deliveries']:,}, late events {c['late_events']:,}",
+                f"  {self.seconds:.1f}s",
+            ]
+        )
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def simulate(
+    out: Path,
+    customers: int,
+    months: int,
+    start: str,
+    seed: int,
+    crm_url: str | None = None,
+    *,
+    chunk_size: int = CHUNK_SIZE,
+    workers: int | None = None,
+) -> Summary:
+    """Write the bundle of a company of `customers` over `months` from `start` (YYYY-MM)."""
+    started = time.monotonic()
+    out = Path(out)
+    settings = Settings(out.resolve(), customers, months, start, seed, chunk_size)
+    calendar = settings.calendar
+    _clear(out)
+    _progress(
+        f"simulate: {customers:,} customers, {months} months from {start}, seed {seed}, "
+        f"as_of {iso(calendar.as_of)}, {settings.chunks} chunk(s) of {chunk_size} → {out}"
+    )
+    counts: Counter = Counter()
+    counts["fx_rates"] = write_fx_rates(out / "fx_rates.csv", fx_rates(seed, calendar))
+    crm = CrmWriter(crm_url or f"sqlite:///{(out / 'crm.sqlite').resolve()}")
+    crm.write({"users": staff_rows(calendar.start)})
+    monthly = MonthlyTruth()
+    with _TruthFiles(out / "truth") as truth, _BillingFiles(out / "billing") as billing:
+        for result in _chunks(settings, workers):
+            billing.append(result.billing)
+            crm.write(result.crm)
+            truth.append(result)
+            monthly.merge(result.monthly)
+            counts.update(result.counts)
+            _progress(
+                f"simulate: chunk {result.number + 1}/{settings.chunks}, customers "
+                f"{settings.indexes(result.number).stop:,}/{customers:,}, events "
+                f"{counts['event_lines']:,}, churns {counts['churns']:,} "
+                f"({result.seconds:.1f}s chunk, {time.monotonic() - started:.1f}s total)"
+            )
+    crm.close()
+    counts["crm_users"] = crm.counts["users"]
+    rows = monthly.rows()
+    _write_csv(out / "truth" / "churn_monthly.csv", MONTHLY_COLUMNS, rows)
+    counts["truth_monthly_rows"] = len(rows)
+    summary = Summary(counts, time.monotonic() - started, iso(calendar.as_of))
+    _write_truth_json(out / "truth", settings, summary)
+    _progress(
+        f"simulate: truth written ({len(rows):,} monthly rows, {counts['churns']:,} churns, "
+        f"{counts['saves']:,} saves), {summary.seconds:.1f}s total"
+    )
+    return summary
+
+
+def _clear(out: Path) -> None:
+    """A rerun into the same folder leaves nothing of the previous company behind."""
+    for folder in ("billing", "events", "surveys", "truth"):
+        shutil.rmtree(out / folder, ignore_errors=True)
+        (out / folder).mkdir(parents=True)
+
+
+def _chunks(settings: Settings, workers: int | None) -> Iterator[ChunkResult]:
+    """Chunk results in chunk order; built in worker processes when there are several."""
+    workers = min(workers or os.cpu_count() or 1, settings.chunks)
+    if workers <= 1:
+        for number in range(settings.chunks):
+            yield build_chunk(settings, number)
+        return
+    # forkserver: workers start clean, never holding a copy of the CRM connection
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque = deque()
+        submitted = 0
+        while submitted < settings.chunks or pending:
+            while submitted < settings.chunks and len(pending) < workers + 1:
+                pending.append(pool.submit(build_chunk, settings, submitted))
+                submitted += 1
+            yield pending.popleft().result()
+
+
+class _BillingFiles:
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def __enter__(self):
+        self.handles = {
+            name: open(self.folder / f"{name}.jsonl", "w", encoding="utf-8")
+            for name in BILLING_FILES
+        }
+        return self
+
+    def append(self, lines: dict[str, list[str]]) -> None:
+        for name, handle in self.handles.items():
+            if lines[name]:
+                handle.write("\n".join(lines[name]) + "\n")
+
+    def __exit__(self, *exc) -> None:
+        for handle in self.handles.values():
+            handle.close()
+
+
+class _TruthFiles:
+    """churn_events.csv, saves.csv and identity.csv, appended chunk by chunk."""
+
+    FILES = {"churn_events": CHURN_COLUMNS, "saves": SAVE_COLUMNS, "identity": IDENTITY_COLUMNS}
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def __enter__(self):
+        self.handles, self.writers = {}, {}
+        for name, header in self.FILES.items():
+            handle = open(self.folder / f"{name}.csv", "w", newline="", encoding="utf-8")
+            self.handles[name] = handle
+            self.writers[name] = csv.writer(handle, lineterminator="\n")
+            self.writers[name].writerow(header)
+        return self
+
+    def append(self, result: ChunkResult) -> None:
+        self.writers["churn_events"].writerows(result.churns)
+        self.writers["saves"].writerows(result.saves)
+        self.writers["identity"].writerows(result.identity)
+
+    def __exit__(self, *exc) -> None:
+        for handle in self.handles.values():
+            handle.close()
+
+
+def _write_csv(path: Path, header, rows) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _write_truth_json(folder: Path, settings: Settings, summary: Summary) -> None:
+    counts = summary.counts
+    bad_input = {key: counts.get(key, 0) for key in BAD_INPUT_KEYS}
+    (folder / "bad_input.json").write_text(json.dumps(bad_input, indent=1) + "\n")
+    document = {
+        "seed": settings.seed,
+        "parameters": {
+            "customers": settings.customers,
+            "months": settings.months,
+            "start": settings.start,
+            "chunk_size": settings.chunk_size,
+        },
+        "as_of": summary.as_of,
+        "counts": dict(sorted(counts.items())),
+    }
+    (folder / "summary.json").write_text(json.dumps(document, indent=1) + "\n")

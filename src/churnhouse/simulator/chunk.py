@@ -1,0 +1,105 @@
+"""One chunk of companies: built, its events and survey files written, its truth computed.
+
+A chunk depends only on (settings, chunk number), so chunks can run in worker
+processes; the caller appends what they return (billing lines, CRM rows,
+truth rows) in chunk order, which keeps every output byte deterministic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+
+from churnhouse.simulator.billing import billing_lines
+from churnhouse.simulator.clock import Calendar
+from churnhouse.simulator.company import build_company
+from churnhouse.simulator.crm import crm_rows
+from churnhouse.simulator.events import write_events
+from churnhouse.simulator.fx import fx_rates
+from churnhouse.simulator.model import Company
+from churnhouse.simulator.surveys import write_surveys
+from churnhouse.simulator.truth import FREE_MAIL, MonthlyTruth, company_truth, email_domain
+
+
+@dataclass(frozen=True)
+class Settings:
+    out: Path
+    customers: int
+    months: int
+    start: str
+    seed: int
+    chunk_size: int
+
+    @cached_property
+    def calendar(self) -> Calendar:
+        return Calendar.from_start(self.start, self.months)
+
+    @property
+    def chunks(self) -> int:
+        return -(-self.customers // self.chunk_size)
+
+    def indexes(self, number: int) -> range:
+        return range(number * self.chunk_size, min(self.customers, (number + 1) * self.chunk_size))
+
+
+@dataclass
+class ChunkResult:
+    number: int
+    billing: dict[str, list[str]]
+    crm: dict[str, list[dict]]
+    monthly: MonthlyTruth
+    churns: list[list[str]] = field(default_factory=list)
+    saves: list[list[str]] = field(default_factory=list)
+    identity: list[list[str]] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+
+def build_chunk(settings: Settings, number: int) -> ChunkResult:
+    started = time.monotonic()
+    calendar = settings.calendar
+    rates = {key: Decimal(rate) for key, rate in fx_rates(settings.seed, calendar).items()}
+    companies = [build_company(settings.seed, i, calendar) for i in settings.indexes(number)]
+    counts = write_events(settings.out / "events", number, companies, settings.seed, calendar)
+    counts.update(write_surveys(settings.out / "surveys", number, companies, calendar.as_of))
+    result = ChunkResult(number, billing_lines(companies), crm_rows(companies), MonthlyTruth())
+    for company in companies:
+        truth = company_truth(company, rates, calendar, result.monthly)
+        result.churns += truth.churns
+        result.saves += truth.saves
+        result.identity += truth.identity
+        counts["unmatched_billing_customers"] += truth.unmatched
+    counts.update(company_counts(companies))
+    counts["churns"], counts["saves"] = len(result.churns), len(result.saves)
+    result.counts = counts
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def company_counts(companies: list[Company]) -> Counter:
+    counts: Counter = Counter(companies=len(companies))
+    for company in companies:
+        customers = company.billing_customers
+        counts["billing_customers"] += len(customers)
+        counts["billing_subscriptions"] += len(company.subscriptions)
+        counts["billing_invoices"] += len(company.invoices)
+        counts["billing_charges"] += len(company.charges)
+        counts["billing_customers_missing_crm_id"] += sum(not c.crm_account_id for c in customers)
+        counts["free_mail_customers"] += sum(
+            email_domain(c.email.strip().lower()) in FREE_MAIL for c in customers
+        )
+        counts["messy_emails"] += company.messy_emails
+        counts["track_events"] += len(company.track_times)
+        counts["survey_responses_saved"] += sum(
+            r.outcome == "saved" for r in company.cancel_responses
+        )
+        if company.account is not None:
+            counts["crm_accounts"] += 1
+            counts["crm_contacts"] += len(company.contacts)
+            counts["crm_activities"] += len(company.activities)
+            counts["crm_accounts_deleted"] += company.account.is_deleted
+    return counts

@@ -1,0 +1,28 @@
+"""Billing: a Stripe-compatible REST API or a folder of its JSON Lines exports.
+
+`client.py` is the HTTP transport (paging, retries, back-off), `export.py` reads
+the export folder line by line, and `extract.py` turns either into raw-table
+batches. Customers and subscriptions are re-read in full each run; invoices and
+charges from the look-back start. A copy of an object seen again replaces the
+earlier one.
+"""
+
+from churnhouse.sources.billing.client import BillingApiClient, BillingApiError, BillingApiRejected
+from churnhouse.sources.billing.export import (
+    RESOURCES,
+    ExportLine,
+    iter_export_objects,
+    latest_by_id,
+)
+from churnhouse.sources.billing.extract import extract
+
+__all__ = [
+    "RESOURCES",
+    "BillingApiClient",
+    "BillingApiError",
+    "BillingApiRejected",
+    "ExportLine",
+    "extract",
+    "iter_export_objects",
+    "latest_by_id",
+]

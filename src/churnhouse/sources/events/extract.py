@@ -1,0 +1,222 @@
+"""Read event partitions into an Arrow batch plus quarantined lines."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from functools import partial
+
+import pyarrow as pa
+
+from churnhouse.load import Batch, RawTable, RunInfo, column_ddl
+
+SOURCE = "events"
+
+EVENTS = RawTable(
+    "events",
+    {
+        "message_id": "TEXT",
+        "type": "TEXT",
+        "event": "TEXT",
+        "user_id": "TEXT",
+        "group_id": "TEXT",
+        "event_at": "TIMESTAMP",
+        "received_at": "TIMESTAMP",
+        "timestamp_raw": "TEXT",
+        "email": "TEXT",
+        "properties": "TEXT",
+        "raw": "TEXT",
+        "dt": "DATE",
+        "file": "TEXT",
+        "line": "BIGINT",
+        "_pick": "TEXT",
+    },
+    key=("message_id",),
+    merge="keep_lowest",
+)
+
+_PARTITION = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
+
+# One JSON parse per line: the keys the contract names, shredded into a struct.
+_SHAPE = (
+    '{"message_id":"VARCHAR","type":"VARCHAR","event":"VARCHAR","user_id":"VARCHAR",'
+    '"group_id":"VARCHAR","timestamp":"VARCHAR","received_at":"VARCHAR",'
+    '"context":{"traits":{"email":"VARCHAR"}},"properties":"JSON"}'
+)
+
+_LINES_SQL = """
+CREATE TEMP TABLE raw_lines AS
+SELECT filename AS file_path, line, json_valid(line) AND ltrim(line)[1] = '{' AS is_object
+FROM read_csv(?, columns = {'line': 'VARCHAR'}, delim = chr(31), quote = '', escape = '',
+              header = false, filename = true, auto_detect = false, strict_mode = false)
+"""
+
+# Line numbers: a table's rowid follows file order; the first rowid of each file is line 1.
+# Per file, once: its first row (line numbers) and its name from the partition on
+# (`dt=2024-09-01/part-0000.jsonl.gz`, whatever the root), and the partition's day.
+_FILE_STARTS_SQL = """
+CREATE TEMP TABLE file_starts AS
+SELECT file_path, first_row, relative,
+       CAST(regexp_extract(relative, 'dt=(\\d{4}-\\d{2}-\\d{2})', 1) AS DATE) AS dt
+FROM (
+    SELECT file_path, min(rowid) - 1 AS first_row,
+           regexp_extract(file_path, '(dt=[^/]+/[^/]+)$', 1) AS relative
+    FROM raw_lines GROUP BY file_path
+)
+"""
+
+_CLASSIFY_SQL = f"""
+CREATE TEMP TABLE classified AS
+WITH objects AS (
+    SELECT rowid AS row_id, file_path, line, json_transform(line, '{_SHAPE}') AS e
+    FROM raw_lines WHERE is_object
+), shredded AS (
+    SELECT *, try_cast(e.timestamp AS TIMESTAMPTZ) AS event_tz FROM objects
+)
+SELECT row_id, file_path, line, e, e.message_id AS message_id, event_tz,
+       try_cast(e.received_at AS TIMESTAMPTZ) AS received_tz,
+       CASE
+           WHEN e.message_id IS NULL OR e.message_id = '' THEN 'missing required key: message_id'
+           WHEN e.type IS NULL OR e.type = '' THEN 'missing required key: type'
+           WHEN e.timestamp IS NULL OR e.timestamp = '' THEN 'missing required key: timestamp'
+           WHEN event_tz IS NULL THEN 'unparseable timestamp: ' || e.timestamp
+           WHEN e.type = 'track' AND (e.group_id IS NULL OR e.group_id = '')
+               THEN 'track call without group_id'
+       END AS reason
+FROM shredded
+UNION ALL
+SELECT rowid, file_path, line, NULL, NULL, NULL, NULL,
+       CASE WHEN json_valid(line) THEN 'not a JSON object' ELSE 'invalid JSON' END
+FROM raw_lines WHERE NOT is_object AND trim(line) <> ''
+"""
+
+
+def _filesystem(events_uri: str):
+    """A local path, `file://` URI or any fsspec URI (`s3://`, `gs://`, `memory://`, ...)."""
+    import fsspec
+
+    filesystem, path = fsspec.core.url_to_fs(events_uri)
+    return filesystem, path.rstrip("/")
+
+
+def _is_local(filesystem) -> bool:
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(filesystem, LocalFileSystem)
+
+
+def partitions_between(events_uri: str, since: date | None, until: date) -> list[str]:
+    """Partition folders with `since <= dt < until` (all before `until` when since is None)."""
+    filesystem, root = _filesystem(events_uri)
+    if not filesystem.isdir(root):
+        raise FileNotFoundError(f"events location {events_uri} is not a folder")
+    chosen = []
+    for folder in sorted(filesystem.ls(root, detail=False)):
+        match = _PARTITION.match(folder.rstrip("/").rsplit("/", 1)[-1])
+        if not match or not filesystem.isdir(folder):
+            continue
+        day = date.fromisoformat(match.group(1))
+        if day < until and (since is None or day >= since):
+            chosen.append(folder)
+    return chosen
+
+
+def extract(events_uri: str, since: date | None, until: date, run: RunInfo) -> Batch:
+    """A batch of the partitions in [since, until), parsed where it is loaded (see `fill`)."""
+    filesystem, _ = _filesystem(events_uri)
+    files = []
+    for folder in partitions_between(events_uri, since, until):
+        files.extend(sorted(filesystem.glob(f"{folder}/*.jsonl*")))
+    if not _is_local(filesystem):
+        files = [filesystem.unstrip_protocol(path) for path in files]
+    return Batch(EVENTS, fill=partial(fill, files=files, filesystem=filesystem, run=run))
+
+
+def fill(con, staged: str, *, files: list[str], filesystem, run: RunInfo) -> list[dict]:
+    """Parse `files` inside DuckDB connection `con` into temp view `staged`; return bad lines.
+
+    On a DuckDB warehouse `con` is the warehouse's own connection, so rows go from
+    the gzip files to the raw table without leaving DuckDB.
+    """
+    con.execute("SET TimeZone = 'UTC'")
+    if not files:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} ({column_ddl(EVENTS)})")
+        return []
+    if not _is_local(filesystem):
+        con.register_filesystem(filesystem)
+    for name in ("raw_lines", "file_starts", "classified", "later_copies"):
+        con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    con.execute("SET preserve_insertion_order = true")  # rowid must follow file order here
+    con.execute(_LINES_SQL, [files])
+    con.execute("SET preserve_insertion_order = false")  # the rest may run in any order
+    con.execute(_FILE_STARTS_SQL)
+    con.execute(_CLASSIFY_SQL)
+    _create_good_rows_view(con, staged, run)
+    return _bad_rows(con)
+
+
+def read_events(
+    events_uri: str, since: date | None, until: date, run: RunInfo
+) -> tuple[pa.Table, list[dict]]:
+    """The good rows as Arrow and the bad lines, parsed in a private in-memory DuckDB."""
+    import duckdb
+
+    batch = extract(events_uri, since, until, run)
+    con = duckdb.connect()
+    bad = batch.fill(con, "events_batch")
+    return con.sql("FROM events_batch").to_arrow_table().cast(EVENTS.arrow_schema()), bad
+
+
+def _mark_later_copies(con) -> None:
+    """Re-deliveries of a message_id: every copy but the first (by file, line)."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE later_copies AS
+        WITH repeated AS (
+            SELECT e.message_id FROM classified WHERE reason IS NULL
+            GROUP BY 1 HAVING count(*) > 1
+        )
+        SELECT row_id FROM classified JOIN repeated USING (message_id)
+        WHERE reason IS NULL
+        QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY file_path, row_id) > 1
+        """
+    )
+
+
+def _create_good_rows_view(con, staged: str, run: RunInfo) -> None:
+    """A view, not a table: the rows are written once, straight into the raw table."""
+    _mark_later_copies(con)
+    run_id = run.run_id.replace("'", "''")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW {staged} AS
+        SELECT e.message_id, e.type, e.event, e.user_id, nullif(e.group_id, '') AS group_id,
+               timezone('UTC', event_tz) AS event_at,
+               timezone('UTC', received_tz) AS received_at,
+               e.timestamp AS timestamp_raw,
+               e.context.traits.email AS email,
+               e.properties::VARCHAR AS properties,
+               line AS raw,
+               dt,
+               relative AS file,
+               row_id - first_row AS line,
+               relative || ':' || lpad((row_id - first_row)::VARCHAR, 10, '0') AS _pick,
+               '{SOURCE}' AS _source, '{run_id}' AS _run_id,
+               timezone('UTC', now())::TIMESTAMP AS _loaded_at
+        FROM classified JOIN file_starts USING (file_path)
+        WHERE reason IS NULL
+          AND row_id NOT IN (SELECT row_id FROM later_copies)
+        """
+    )
+
+
+def _bad_rows(con) -> list[dict]:
+    rows = con.execute(
+        "SELECT relative || ':' || (row_id - first_row), line, reason "
+        "FROM classified JOIN file_starts USING (file_path) "
+        "WHERE reason IS NOT NULL ORDER BY file_path, row_id"
+    ).fetchall()
+    return [
+        {"object_kind": "event", "location": location, "raw_text": line, "reason": reason}
+        for location, line, reason in rows
+    ]

@@ -1,0 +1,187 @@
+"""Parse survey CSVs (BOM, RFC 4180 multi-line quoting, any language) into Arrow batches."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+from churnhouse.load import Batch, RawTable, RunInfo, with_meta
+
+SOURCE = "surveys"
+
+_COMMON = {
+    "response_id": "TEXT",
+    "submitted_at": "TIMESTAMP",
+    "submitted_at_raw": "TEXT",
+    "email": "TEXT",
+}
+_FILE_COLUMNS = {"raw": "TEXT", "file": "TEXT", "line": "BIGINT", "_pick": "TEXT"}
+
+CANCELLATIONS = RawTable(
+    "survey_cancellations",
+    {
+        **_COMMON,
+        "subscription_id": "TEXT",
+        "primary_reason": "TEXT",
+        "reason_text": "TEXT",
+        "offer_presented": "TEXT",
+        "offer_accepted": "TEXT",
+        "outcome": "TEXT",
+        **_FILE_COLUMNS,
+    },
+    key=("response_id",),
+    merge="keep_highest",
+)
+
+NPS = RawTable(
+    "survey_nps",
+    {**_COMMON, "score": "INTEGER", "comment": "TEXT", **_FILE_COLUMNS},
+    key=("response_id",),
+    merge="keep_highest",
+)
+
+
+def parse_timestamp(text: str | None) -> datetime | None:
+    """ISO-8601 with any offset → naive UTC; no offset means UTC; None when unparseable."""
+    if not text or not text.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _records(filesystem, path: str) -> Iterator[tuple[int, dict[str, str], str]]:
+    """(line where the record starts, row dict, the record's CSV text) for each data row."""
+    with filesystem.open(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        start_line = 2
+        for row in reader:
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="").writerow(
+                [row.get(name) or "" for name in reader.fieldnames or []]
+            )
+            yield start_line, row, buffer.getvalue()
+            start_line = reader.line_num + 1
+
+
+def _cancellation_problem(row: dict[str, str]) -> str | None:
+    if not (row.get("response_id") or "").strip():
+        return "missing response_id"
+    if parse_timestamp(row.get("submitted_at")) is None:
+        return f"unparseable submitted_at: {row.get('submitted_at')!r}"
+    return None
+
+
+def _nps_problem(row: dict[str, str]) -> str | None:
+    if not (row.get("response_id") or "").strip():
+        return "missing response_id"
+    if not (row.get("email") or "").strip():
+        return "missing email"
+    if parse_timestamp(row.get("submitted_at")) is None:
+        return f"unparseable submitted_at: {row.get('submitted_at')!r}"
+    score = (row.get("score") or "").strip()
+    if not score.isdigit() or not 0 <= int(score) <= 10:
+        return f"score not an integer 0-10: {score!r}"
+    return None
+
+
+def _cancellation_values(row: dict[str, str]) -> dict:
+    return {
+        "subscription_id": (row.get("subscription_id") or "").strip() or None,
+        "primary_reason": (row.get("primary_reason") or "").strip() or None,
+        "reason_text": row.get("reason_text") or None,
+        "offer_presented": (row.get("offer_presented") or "").strip() or None,
+        "offer_accepted": (row.get("offer_accepted") or "").strip().lower() or None,
+        "outcome": (row.get("outcome") or "").strip() or None,
+    }
+
+
+def _nps_values(row: dict[str, str]) -> dict:
+    return {"score": int(row["score"].strip()), "comment": row.get("comment") or None}
+
+
+def _read_folder(
+    filesystem,
+    folder: str,
+    table: RawTable,
+    kind: str,
+    problem: Callable[[dict], str | None],
+    values: Callable[[dict], dict],
+    run: RunInfo,
+) -> tuple[Batch, list[dict]]:
+    columns: dict[str, list] = {name: [] for name in table.columns}
+    bad: list[dict] = []
+    files = sorted(filesystem.glob(f"{folder}/*.csv")) if filesystem.isdir(folder) else []
+    for path in files:
+        relative = "/".join(path.rstrip("/").rsplit("/", 2)[-2:])  # e.g. nps/2024-09.csv
+        for line, row, text in _records(filesystem, path):
+            location = f"{relative}:{line}"
+            reason = problem(row)
+            if reason:
+                bad.append(
+                    {"object_kind": kind, "location": location, "raw_text": text, "reason": reason}
+                )
+                continue
+            record = {
+                "response_id": row["response_id"].strip(),
+                "submitted_at": parse_timestamp(row["submitted_at"]),
+                "submitted_at_raw": row["submitted_at"],
+                "email": row.get("email"),
+                **values(row),
+                "raw": json.dumps(row, ensure_ascii=False),
+                "file": relative,
+                "line": line,
+                "_pick": f"{relative}:{line:010d}",
+            }
+            for name in table.columns:
+                columns[name].append(record[name])
+    return Batch(table, with_meta(table, columns, SOURCE, run)), bad
+
+
+def extract(surveys_uri: str, run: RunInfo) -> tuple[list[Batch], list[dict]]:
+    """Both survey kinds: their batches and their quarantined rows."""
+    import fsspec
+
+    filesystem, root = fsspec.core.url_to_fs(surveys_uri)
+    root = root.rstrip("/")
+    if not filesystem.isdir(root):
+        raise FileNotFoundError(f"surveys location {surveys_uri} is not a folder")
+    cancellations, bad_cancellations = _read_folder(
+        filesystem,
+        f"{root}/cancellation",
+        CANCELLATIONS,
+        "cancellation_response",
+        _cancellation_problem,
+        _cancellation_values,
+        run,
+    )
+    nps, bad_nps = _read_folder(
+        filesystem, f"{root}/nps", NPS, "nps_response", _nps_problem, _nps_values, run
+    )
+    return [
+        _latest_per_response(cancellations),
+        _latest_per_response(nps),
+    ], bad_cancellations + bad_nps
+
+
+def _latest_per_response(batch: Batch) -> Batch:
+    """Within one read, the last row (file-name order) per response_id wins."""
+    rows = batch.rows
+    if rows.num_rows == 0:
+        return batch
+    import duckdb
+
+    con = duckdb.connect()
+    con.register("b", rows)
+    latest = con.sql(
+        "SELECT * FROM b QUALIFY row_number() OVER "
+        "(PARTITION BY response_id ORDER BY _pick DESC) = 1"
+    ).to_arrow_table()
+    return Batch(batch.table, latest.cast(batch.table.arrow_schema()))

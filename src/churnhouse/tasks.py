@@ -1,0 +1,99 @@
+"""Task bodies of the DAGs: read the Airflow context, call the package, return small XComs."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from churnhouse.errors import PermanentError
+from churnhouse.load import RunInfo
+from churnhouse.warehouse import UnsafeIdentifierError
+
+
+def current_run() -> RunInfo:
+    """The running task's data interval as naive UTC datetimes."""
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    start, end = context["data_interval_start"], context["data_interval_end"]
+    return RunInfo(
+        run_id=context["run_id"],
+        interval_start=_naive_utc(start),
+        interval_end=_naive_utc(end),
+    )
+
+
+def _naive_utc(moment):
+    from datetime import UTC
+
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+@contextmanager
+def permanent_errors_fail_fast():
+    """Errors that a retry cannot fix fail the task at once instead of retrying."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        yield
+    except (PermanentError, FileNotFoundError, UnsafeIdentifierError) as error:
+        raise AirflowFailException(f"{type(error).__name__}: {error}") from error
+
+
+def extract_source(source: str) -> dict:
+    """Ingest one source for the current run; the XCom carries counts only (no secrets)."""
+    from churnhouse.ingest import ingest
+
+    run = current_run()
+    with permanent_errors_fail_fast():
+        result = ingest(source, run)
+    return {
+        "source": result.source,
+        "rows_loaded": result.rows_loaded,
+        "rows_quarantined": result.rows_quarantined,
+        "interval_start": run.interval_start.isoformat(),
+        "interval_end": run.interval_end.isoformat(),
+    }
+
+
+def validate_raw(sources: tuple[str, ...]) -> dict:
+    """The raw gates of the sources on tonight's batches; any failure stops the night."""
+    from churnhouse.validation import run_raw_gate
+    from churnhouse.warehouse import open_warehouse
+
+    run = current_run()
+    with permanent_errors_fail_fast():
+        outcomes = run_raw_gate(open_warehouse(), sources, run)
+    return {"suites": len(outcomes), "checks": sum(o.evaluated for o in outcomes)}
+
+
+def build_marts() -> dict:
+    """dbt: seeds, snapshot and the models into the audit schema, as of the interval end."""
+    from churnhouse.config import warehouse_url
+    from churnhouse.transform import build
+
+    run = current_run()
+    with permanent_errors_fail_fast():
+        result = build(warehouse_url(), run.interval_end)
+    return {"as_of": run.interval_end.isoformat(), "summary": str(result)[:500]}
+
+
+def validate_marts() -> dict:
+    """The marts gate on the audit schema; a failure keeps yesterday's tables published."""
+    from churnhouse.validation import run_marts_gate
+    from churnhouse.warehouse import open_warehouse
+
+    run = current_run()
+    with permanent_errors_fail_fast():
+        outcomes = run_marts_gate(open_warehouse(), run)
+    return {"suites": len(outcomes), "checks": sum(o.evaluated for o in outcomes)}
+
+
+def publish_marts() -> dict:
+    """Publish every audited mart at once."""
+    from churnhouse.publish import publish
+    from churnhouse.warehouse import open_warehouse
+
+    run = current_run()
+    with permanent_errors_fail_fast():
+        publication = publish(open_warehouse(), run.run_id, run.interval_end)
+    return {"tables": list(publication.tables), "run_id": publication.run_id}

@@ -1,0 +1,255 @@
+"""dbt from Python: seeds, the CRM snapshot, then the models and their tests, as of a moment.
+
+`build()` runs dbt in-process (`dbt.cli.main.dbtRunner`) in three stages, each a
+dbt invocation with the same `--vars`:
+
+1. `dbt seed` - the reason taxonomy, free-mail domains, zero-decimal currencies;
+2. `dbt build --select +resource_type:snapshot` - the CRM accounts snapshot (and
+   the staging view it reads);
+3. `dbt build` - every other model with its data and unit tests, in DAG order.
+
+The target follows the warehouse URL: a path is the DuckDB file (held under the
+project's writer lock while dbt runs, one thread), `postgresql://...` is
+PostgreSQL. Connection settings reach `dbt_project/profiles.yml` through
+environment variables set for the duration of the run only; the password is
+never printed or logged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from churnhouse.errors import PermanentError
+from churnhouse.publish import AUDIT_SCHEMA
+from churnhouse.warehouse import Warehouse, checked_identifier, is_postgres_url
+
+DBT_PROJECT_DIR = Path(
+    os.environ.get("CHURN_DBT_PROJECT_DIR", Path(__file__).resolve().parents[2] / "dbt_project")
+)
+
+# dbt reads its settings from the process environment: one build at a time per process.
+_BUILD_LOCK = threading.Lock()
+
+_FAILED = {"error", "fail", "runtime error"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class DbtBuildError(PermanentError):
+    """dbt ran and nodes failed (a model's SQL, a data test, a unit test, the FX check).
+
+    The same inputs fail the same way, so retrying does not help. `failures` holds
+    (node name, message) for each failed node.
+    """
+
+    def __init__(self, stage: str, failures: list[tuple[str, str]], log_dir: Path | None):
+        self.stage = stage
+        self.failures = failures
+        self.log_dir = log_dir
+        lines = "\n".join(f"  - {name}: {message}" for name, message in failures)
+        where = f"\n(dbt's log: {log_dir / 'dbt.log'})" if log_dir else ""
+        super().__init__(f"dbt {stage} failed on {len(failures)} node(s):\n{lines}{where}")
+
+
+class DbtInvocationError(RuntimeError):
+    """dbt could not run at all (project parse error, unreachable database, ...)."""
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """One dbt invocation: how many nodes of each resource type ran, and how long it took."""
+
+    stage: str
+    counts: dict[str, int]
+    seconds: float
+
+    def describe(self) -> str:
+        counts = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in self.counts.items())
+        return f"dbt {self.stage}: {counts or 'nothing to do'} in {self.seconds:.1f}s"
+
+
+@dataclass
+class BuildResult:
+    """What `build()` did: the target, the as_of it reported to, each stage."""
+
+    target: str
+    as_of: datetime
+    marts_schema: str
+    stages: list[StageResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        stages = "; ".join(stage.describe() for stage in self.stages)
+        return (
+            f"dbt on {self.target} as of {self.as_of.isoformat()} into {self.marts_schema}: "
+            f"{stages} ({self.seconds:.1f}s)"
+        )
+
+
+def build(
+    warehouse_url: str,
+    as_of: datetime,
+    *,
+    full_refresh: bool = False,
+    select: str | None = None,
+    marts_schema: str = AUDIT_SCHEMA,
+) -> BuildResult:
+    """Seed, snapshot and build the dbt project on the warehouse, reporting as of `as_of`.
+
+    `as_of` is the end of the run's data interval (naive = UTC). The marts land in
+    `marts_schema` (the write-audit-publish audit schema by default; `publish()`
+    moves them to `analytics`). `select` narrows the last stage (dbt selection
+    syntax); `full_refresh` rebuilds the incremental models from scratch.
+    Raises DbtBuildError naming each failed node.
+    """
+    started = time.monotonic()
+    as_of_utc = _naive_utc(as_of)
+    warehouse = Warehouse(warehouse_url)
+    result = BuildResult(warehouse.kind, as_of_utc, checked_identifier(marts_schema))
+    vars_yaml = (
+        f"{{as_of: '{as_of_utc.isoformat(sep=' ')}', marts_schema: '{marts_schema}'}}"
+    )
+    common = ["--vars", vars_yaml]
+    refresh = ["--full-refresh"] if full_refresh else []
+    stages = [
+        ("seed", ["seed", *common, *refresh]),
+        (
+            "snapshot",
+            [
+                "build",
+                "--select",
+                "+resource_type:snapshot",
+                "--exclude",
+                "resource_type:seed",
+                *common,
+            ],
+        ),
+        (
+            "build",
+            [
+                "build",
+                *(["--select", select] if select else []),
+                "--exclude",
+                "resource_type:seed",
+                "resource_type:snapshot",
+                *common,
+                *refresh,
+            ],
+        ),
+    ]
+    lock = warehouse.writer_lock() if warehouse.kind == "duckdb" else nullcontext()
+    work_dir = Path(tempfile.mkdtemp(prefix="churnhouse-dbt-"))
+    with _BUILD_LOCK, _dbt_environment(warehouse, warehouse_url), lock:
+        try:
+            for stage, args in stages:
+                stage_result = _invoke(stage, args, work_dir)
+                print(stage_result.describe(), flush=True)
+                result.stages.append(stage_result)
+        finally:
+            _release_duckdb()
+    shutil.rmtree(work_dir, ignore_errors=True)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _invoke(stage: str, args: list[str], work_dir: Path) -> StageResult:
+    from dbt.cli.main import dbtRunner
+
+    started = time.monotonic()
+    outcome = dbtRunner().invoke(
+        [
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(work_dir / "target"),
+            "--log-path",
+            str(work_dir / "logs"),
+            "--quiet",
+        ]
+    )
+    seconds = time.monotonic() - started
+    if outcome.exception is not None and outcome.result is None:
+        raise DbtInvocationError(
+            f"dbt {stage} could not run: {outcome.exception} (log: {work_dir / 'logs'})"
+        ) from outcome.exception
+    nodes = list(getattr(outcome.result, "results", None) or [])
+    failures = [
+        (result.node.name, _ANSI.sub("", result.message or str(result.status)).strip())
+        for result in nodes
+        if str(result.status) in _FAILED
+    ]
+    if failures or not outcome.success:
+        raise DbtBuildError(stage, failures or [(stage, str(outcome.exception))], work_dir / "logs")
+    counts = Counter(str(result.node.resource_type) for result in nodes)
+    return StageResult(stage, dict(sorted(counts.items())), seconds)
+
+
+@contextmanager
+def _dbt_environment(warehouse: Warehouse, url: str) -> Iterator[None]:
+    """The settings profiles.yml reads, set for the run only, then restored."""
+    settings = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+    if warehouse.kind == "duckdb":
+        settings.update(CHURN_DBT_TARGET="duckdb", CHURN_DBT_DUCKDB_PATH=str(warehouse.path))
+    else:
+        settings.update(CHURN_DBT_TARGET="postgres", **postgres_settings(url))
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def postgres_settings(url: str) -> dict[str, str]:
+    """CHURN_PG_* settings from a PostgreSQL URL (user, password, host, port, database)."""
+    if not is_postgres_url(url):
+        raise ValueError("not a PostgreSQL URL (expected postgresql://user:password@host/db)")
+    parts = urlsplit(url)
+    return {
+        "CHURN_PG_HOST": parts.hostname or "127.0.0.1",
+        "CHURN_PG_PORT": str(parts.port or 5432),
+        "CHURN_PG_USER": unquote(parts.username or "postgres"),
+        "CHURN_PG_PASSWORD": unquote(parts.password or ""),
+        "CHURN_PG_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+    }
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open for the life of the process.
+
+    Without this, the file stays held after `build()` returns and no other process
+    (the next Airflow task, a BI reader) can open it.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # dbt-duckdb not installed: nothing was opened
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+        if environment is not None:
+            environment.close()

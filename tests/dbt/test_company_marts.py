@@ -1,0 +1,414 @@
+"""The hand-written company (tests/dbt/company.py) through dbt: the published numbers
+equal the ones worked out by hand from shared/spec/metrics.md, on DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+from company import AS_OF, EXPECTED_ALL, EXPECTED_CHURNS, MRR_CLOSE, build_company, query
+
+from churnhouse.transform import build
+
+MONTHLY_COLUMNS = (
+    "customers_start, new_customers, reactivated_customers, churned_customers, customers_end, "
+    "mrr_start, new_mrr, reactivation_mrr, expansion_mrr, contraction_mrr, churned_mrr, mrr_end"
+)
+
+
+def expected_rates(month: str) -> tuple:
+    """Rates from the exact (unrounded) sums, as the spec asks."""
+    start, *_ = EXPECTED_ALL[month]
+    churned = EXPECTED_ALL[month][3]
+    previous = f"{int(month[:4]) - (month[5:7] == '01')}-{(int(month[5:7]) - 2) % 12 + 1:02d}-01"
+    mrr_start = MRR_CLOSE[previous]
+    lost = {
+        "2024-03-01": Decimal("130"),
+        "2024-04-01": Decimal("200") + Decimal("7"),
+        "2024-05-01": Decimal("91") + Decimal("100"),
+    }.get(month, Decimal(0))
+    expansion = {"2024-02-01": 100, "2024-04-01": 50, "2024-05-01": 20}.get(month, 0)
+    if not start:
+        return None, None, None
+    gross = float(lost / mrr_start)
+    nrr = float((mrr_start + expansion - lost) / mrr_start)
+    return churned / start, gross, nrr
+
+
+def assert_churn_monthly_totals(url: str) -> None:
+    rows = query(
+        url,
+        f"SELECT month, {MONTHLY_COLUMNS}, logo_churn_rate, gross_revenue_churn_rate, "
+        "net_revenue_retention FROM analytics.churn_monthly WHERE segment = 'all' AND region = 'all' "
+        "ORDER BY month",
+    )
+    assert [str(row[0]) for row in rows] == list(EXPECTED_ALL)
+    for row in rows:
+        month = str(row[0])
+        assert tuple(row[1:13]) == EXPECTED_ALL[month], month
+        logo, gross, nrr = expected_rates(month)
+        assert (
+            row[13] == pytest.approx(logo, rel=1e-12, abs=0)
+            if logo is not None
+            else row[13] is None
+        )
+        assert row[14] == pytest.approx(gross, rel=1e-12) if gross is not None else row[14] is None
+        assert row[15] == pytest.approx(nrr, rel=1e-12) if nrr is not None else row[15] is None
+
+
+def assert_churn_monthly_cuts(url: str) -> None:
+    def cut(month: str, segment: str, region: str) -> tuple:
+        rows = query(
+            url,
+            f"SELECT {MONTHLY_COLUMNS} FROM analytics.churn_monthly "
+            f"WHERE month = DATE '{month}' AND segment = '{segment}' AND region = '{region}'",
+        )
+        assert len(rows) == 1, (month, segment, region)
+        return tuple(rows[0])
+
+    d = Decimal
+    # March is cut by the state at the close of February: acc_01 still smb (changed 15 Mar).
+    assert cut("2024-03-01", "smb", "na") == (
+        2,
+        0,
+        0,
+        1,
+        1,
+        d("180.00"),
+        d("0.00"),
+        d("0.00"),
+        d("0.00"),
+        d("0.00"),
+        d("80.00"),
+        d("100.00"),
+    )
+    # April: acc_01 is mid_market now (upgrade +50) beside acc_07's involuntary churn.
+    assert cut("2024-04-01", "mid_market", "na") == (
+        2,
+        0,
+        0,
+        1,
+        1,
+        d("300.00"),
+        d("0.00"),
+        d("0.00"),
+        d("50.00"),
+        d("0.00"),
+        d("200.00"),
+        d("150.00"),
+    )
+    # The unmatched biweekly customer: 20 USD / 2 weeks = 43.333333333333 a month.
+    assert cut("2024-06-01", "unknown", "unknown") == (
+        1,
+        0,
+        0,
+        0,
+        1,
+        d("43.33"),
+        d("0.00"),
+        d("0.00"),
+        d("0.00"),
+        d("0.00"),
+        d("0.00"),
+        d("43.33"),
+    )
+    # acc_06's account was deleted in March: its last state still cuts it.
+    assert cut("2024-04-01", "smb", "latam")[:5] == (0, 0, 0, 0, 0)
+    every_month_sums = query(
+        url,
+        "SELECT month, sum(customers_end), sum(churned_customers) FROM analytics.churn_monthly "
+        "WHERE segment <> 'all' GROUP BY month ORDER BY month",
+    )
+    assert [(str(m), int(e), int(c)) for m, e, c in every_month_sums] == [
+        (month, values[4], values[3]) for month, values in EXPECTED_ALL.items()
+    ]
+
+
+def assert_churn_events(url: str) -> None:
+    rows = query(
+        url,
+        "SELECT customer_key, crm_account_id, billing_customer_id, churned_at, cancel_requested_at, "
+        "churn_type, mrr_lost, tenure_days, reason_category, archetype, is_influenceable, "
+        "last_active_at, nps_last FROM analytics.churn_events ORDER BY churned_at",
+    )
+    got = {
+        key: (
+            str(churned),
+            str(requested),
+            kind,
+            lost,
+            tenure,
+            category,
+            archetype,
+            influenceable,
+            None if last is None else str(last),
+        )
+        for key, _, _, churned, requested, kind, lost, tenure, category, archetype, influenceable, last, _ in rows
+    }
+    assert got == EXPECTED_CHURNS
+    ids = {row[0]: (row[1], row[2]) for row in rows}
+    assert ids["acc_07"] == ("acc_07", "cus_07")
+    # Three churns in March, but churned_customers for March is 2: acc_10 started and
+    # stopped inside March and is in none of its counts.
+    assert sum(1 for row in rows if row[3].month == 3) == 3
+
+
+def assert_churn_reasons(url: str) -> None:
+    rows = query(
+        url,
+        "SELECT customer_key, churned_at, source, raw_value, category, is_primary "
+        "FROM analytics.churn_reasons ORDER BY customer_key, stated_at",
+    )
+    as_text = [(k, None if c is None else str(c), s, v, cat, p) for k, c, s, v, cat, p in rows]
+    assert as_text == [
+        ("acc_01", None, "survey", "too_expensive", "price", False),  # saved: no churn
+        ("acc_03", "2024-05-01 00:00:00", "survey", None, "price", True),  # 价格/太贵
+        ("acc_03", "2024-05-01 00:00:00", "billing", "too_expensive", "price", False),
+        ("acc_06", "2024-03-10 08:00:00", "survey", None, "product_quality", True),
+        ("acc_06", "2024-03-10 08:00:00", "billing", "missing_features", "product_fit", False),
+        ("acc_08", None, "billing", "unused", "unused", False),  # a second sub; no churn
+        ("acc_09", None, "crm", "complaint", "product_quality", False),  # > 90 days before
+        ("acc_09", "2024-03-01 00:00:00", "crm", "complaint", "service", True),
+        ("acc_10", "2024-03-20 00:00:00", "survey", "too_expensive", "price", False),
+        ("acc_10", "2024-03-20 00:00:00", "survey", "switched_service", "competitor", True),
+    ]
+
+
+def assert_dim_customers(url: str) -> None:
+    rows = query(
+        url,
+        "SELECT customer_key, crm_account_id, billing_customer_ids, identity_rule, segment, "
+        "current_mrr, status, first_paid_date FROM analytics.dim_customers ORDER BY customer_key",
+    )
+    got = {row[0]: row[1:] for row in rows}
+    assert set(got) == {
+        "acc_01",
+        "acc_02",
+        "acc_03",
+        "acc_04",
+        "acc_06",
+        "acc_07",
+        "acc_08",
+        "acc_09",
+        "acc_10",
+        "acc_12",
+        "acc_14",
+        "cus_05",
+        "cus_11",
+    }
+    assert got["acc_14"][:3] == ("acc_14", "cus_14a, cus_14b", 1)
+    assert [got[k][2] for k in ("acc_01", "acc_02", "acc_03", "acc_04")] == [1, 2, 3, 4]
+    assert got["cus_05"][0] is None and got["cus_05"][5] == "never_active"
+    assert got["acc_01"][3:6] == ("mid_market", Decimal("150.00"), "active")
+    assert got["acc_09"][4:6] == (Decimal("80.00"), "active")
+    assert got["acc_03"][4:6] == (Decimal("0.00"), "churned")
+    assert got["acc_04"][6] == date(2024, 1, 24)
+    total = sum(row[5] for row in rows)
+    assert total == Decimal("1331.83")  # = churn_monthly's June mrr_end (as_of is 1 Jul)
+
+
+def assert_fct_customer_mrr_monthly(url: str) -> None:
+    rows = query(
+        url,
+        "SELECT customer_key, count(*), sum(new_mrr), sum(churned_mrr) "
+        "FROM analytics.fct_customer_mrr_monthly GROUP BY customer_key ORDER BY customer_key",
+    )
+    counts = {key: n for key, n, _, _ in rows}
+    # Rows run from the month of the first active instant to June.
+    assert counts == {
+        "acc_01": 6,
+        "acc_02": 5,
+        "acc_03": 6,
+        "acc_04": 6,
+        "acc_06": 6,
+        "acc_07": 5,
+        "acc_08": 6,
+        "acc_09": 6,
+        "acc_10": 4,
+        "acc_12": 1,
+        "acc_14": 3,
+        "cus_11": 6,
+    }
+    movements = query(
+        url,
+        "SELECT movement, count(*) FROM analytics.fct_customer_mrr_monthly "
+        "WHERE customer_key = 'acc_09' GROUP BY movement ORDER BY movement",
+    )
+    assert dict(movements) == {
+        "new": 1,
+        "retained": 2,
+        "churn": 1,
+        "inactive": 1,
+        "reactivation": 1,
+    }
+
+
+def assert_cancel_saves(url: str) -> None:
+    rows = query(
+        url,
+        "SELECT response_id, customer_key, is_save, is_deflection, saved_mrr "
+        "FROM analytics.cancel_saves ORDER BY response_id",
+    )
+    assert rows == [
+        ("resp_01", "acc_01", True, True, Decimal("150.00")),  # still active on 9 Jun
+        ("resp_03", "acc_03", False, False, None),
+        ("resp_06", "acc_06", False, False, None),
+        ("resp_10a", "acc_10", False, False, None),
+        ("resp_10b", "acc_10", False, False, None),
+        ("resp_99", None, False, False, None),
+    ]
+
+
+def assert_nps_monthly(url: str) -> None:
+    rows = query(
+        url,
+        "SELECT month, segment, respondents, promoters, passives, detractors, nps "
+        "FROM analytics.nps_monthly ORDER BY month, segment",
+    )
+    assert [(str(m), *rest) for m, *rest in rows] == [
+        ("2024-05-01", "all", 1, 0, 0, 1, -100.0),
+        ("2024-05-01", "unknown", 1, 0, 0, 1, -100.0),
+        # acc_01's respondent answered 9 then 6: only the latest (6) counts.
+        ("2024-06-01", "all", 2, 1, 0, 1, 0.0),
+        ("2024-06-01", "mid_market", 2, 1, 0, 1, 0.0),
+    ]
+
+
+def assert_engagement_monthly(url: str) -> None:
+    rows = query(
+        url,
+        "SELECT customer_key, month, active_users, active_days, avg_daily_active_users, dau_mau, "
+        "is_new_customer, is_activated FROM analytics.engagement_monthly "
+        "WHERE customer_key IN ('acc_01', 'acc_04') AND (is_new_customer OR active_users > 0) "
+        "ORDER BY customer_key, month",
+    )
+    got = [(k, str(m), *rest) for k, m, *rest in rows]
+    # June for acc_01: u1 on 3, 4, 5 June and u2 on 4 June -> 4 user-days / 30 days, MAU 2.
+    assert got[1][:4] == ("acc_01", "2024-06-01", 2, 3)
+    assert got[1][4] == pytest.approx(4 / 30) and got[1][5] == pytest.approx(4 / 30 / 2)
+    # acc_01 created a project 4 days after its first payment; acc_04 only during its
+    # trial (before its first active instant) and 17 days after: not activated.
+    assert (got[0][0], got[0][1], got[0][6], got[0][7]) == ("acc_01", "2024-01-01", True, True)
+    assert [(k, m, new, activated) for k, m, *_, new, activated in got if k == "acc_04"][0] == (
+        "acc_04",
+        "2024-01-01",
+        True,
+        False,
+    )
+
+
+def assert_identity_unmatched(url: str) -> None:
+    rows = query(
+        url,
+        "SELECT record_type, record_id, records FROM analytics.identity_unmatched "
+        "ORDER BY record_type, record_id",
+    )
+    assert rows == [
+        ("billing_customer", "cus_05", 1),  # free-mail domain
+        ("billing_customer", "cus_11", 1),
+        ("cancellation_response", "resp_99", 1),
+        ("crm_account", "acc_04old", 1),
+        ("crm_account", "acc_gmail", 1),
+        ("crm_account", "acc_prospect", 1),
+        ("nps_response", "nps_99", 1),
+        ("workspace", "ws_prospect", 1),
+        ("workspace", "ws_unknown", 1),
+    ]
+    reason = query(
+        url, "SELECT reason FROM analytics.identity_unmatched WHERE record_id = 'cus_05'"
+    )[0][0]
+    assert "free-mail domain" in reason
+
+
+def assert_company(url: str) -> None:
+    assert_churn_monthly_totals(url)
+    assert_churn_monthly_cuts(url)
+    assert_churn_events(url)
+    assert_churn_reasons(url)
+    assert_dim_customers(url)
+    assert_fct_customer_mrr_monthly(url)
+    assert_cancel_saves(url)
+    assert_nps_monthly(url)
+    assert_engagement_monthly(url)
+    assert_identity_unmatched(url)
+
+
+def test_churn_monthly_totals_match_the_hand_computed_months(built_duckdb):
+    assert_churn_monthly_totals(built_duckdb)
+
+
+def test_churn_monthly_is_cut_by_segment_and_region_at_the_previous_close(built_duckdb):
+    assert_churn_monthly_cuts(built_duckdb)
+
+
+def test_churn_events_carry_type_reason_and_archetype(built_duckdb):
+    assert_churn_events(built_duckdb)
+
+
+def test_churn_reasons_keep_every_statement_and_mark_the_primary(built_duckdb):
+    assert_churn_reasons(built_duckdb)
+
+
+def test_dim_customers_ties_billing_customers_to_companies(built_duckdb):
+    assert_dim_customers(built_duckdb)
+
+
+def test_fct_customer_mrr_monthly_has_one_row_per_customer_month(built_duckdb):
+    assert_fct_customer_mrr_monthly(built_duckdb)
+
+
+def test_cancel_saves_flag_deflections(built_duckdb):
+    assert_cancel_saves(built_duckdb)
+
+
+def test_nps_monthly_counts_each_respondents_latest_answer(built_duckdb):
+    assert_nps_monthly(built_duckdb)
+
+
+def test_engagement_monthly_has_dau_mau_and_activation(built_duckdb):
+    assert_engagement_monthly(built_duckdb)
+
+
+def test_identity_unmatched_lists_every_record_tied_to_no_customer(built_duckdb):
+    assert_identity_unmatched(built_duckdb)
+
+
+def test_the_duckdb_file_is_free_for_other_processes_after_the_build(built_duckdb):
+    import subprocess
+    import sys
+
+    code = (
+        "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+        "print(con.execute('SELECT count(*) FROM analytics.churn_events').fetchone()[0])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, built_duckdb], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "5"
+
+
+@pytest.mark.postgres
+def test_postgres_builds_the_same_numbers(postgres_url, capsys):
+    secret = "n0t-a-real-s3cret"
+    # The test server trusts local connections, so any password connects: it must
+    # reach dbt and never the output.
+    url_with_password = postgres_url.replace("postgres@", f"postgres:{secret}@", 1)
+    build_company().write(postgres_url)
+    result = build(url_with_password, AS_OF, marts_schema="analytics")
+    assert result.target == "postgres"
+    assert_company(postgres_url)
+    out = capsys.readouterr()
+    assert secret not in out.out + out.err
+    assert "dbt build:" in out.out
+
+
+def test_as_of_stops_the_reporting(built_duckdb):
+    """Nothing after as_of: June is the last month, every churn is by 1 Jul 00:00."""
+    last_month, last_churn = query(
+        built_duckdb,
+        "SELECT (SELECT max(month) FROM analytics.churn_monthly), "
+        "(SELECT max(churned_at) FROM analytics.churn_events)",
+    )[0]
+    assert last_month == date(2024, 6, 1)
+    assert last_churn <= datetime(2024, 7, 1)

@@ -1,0 +1,83 @@
+"""How `transform.build` behaves across runs: incremental equals full refresh, a missing
+exchange rate stops the build naming currency and month."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from company import AS_OF, Company, build_company, query
+
+from churnhouse.transform import DbtBuildError, build
+
+ENGAGEMENT = "int_events_aggregated_to_daily_users+"
+
+
+def late_events(loaded_at: datetime) -> Company:
+    """Events that arrive days after they happened, loaded at `loaded_at`."""
+    late = Company()
+    late.event("late_01_u9", "ws_01", "u9", "2024-06-03T08:00:00")  # a new user on a known day
+    late.event("late_01_u1", "ws_01", "u1", "2024-06-03T23:59:59")  # more calls, same user/day
+    late.event("late_07_u72", "ws_07", "u72", "2024-03-10T09:00:00")  # months late
+    for row in late.rows["events"]:
+        row["_loaded_at"] = loaded_at
+    return late
+
+
+def table(url: str, name: str, order: str) -> list[tuple]:
+    return query(url, f"SELECT * FROM {name} ORDER BY {order}")
+
+
+def assert_incremental_equals_full_refresh(url: str) -> None:
+    build_company().write(url)
+    build(url, AS_OF, marts_schema="analytics")
+    before = table(url, "analytics.engagement_monthly", "customer_key, month")
+
+    late_events(AS_OF + timedelta(days=1)).write(url)
+    build(url, AS_OF, marts_schema="analytics", select=ENGAGEMENT)
+    daily = table(url, "intermediate.int_events_aggregated_to_daily_users", "1, 2, 3")
+    engagement = table(url, "analytics.engagement_monthly", "customer_key, month")
+    assert engagement != before  # the late events changed something ...
+    june_acc_01 = query(
+        url,
+        "SELECT active_users, active_days FROM analytics.engagement_monthly "
+        "WHERE customer_key = 'acc_01' AND month = DATE '2024-06-01'",
+    )
+    assert june_acc_01 == [(3, 3)]  # ... u1, u2 and the late u9
+    march_acc_07 = query(
+        url,
+        "SELECT active_users FROM analytics.engagement_monthly "
+        "WHERE customer_key = 'acc_07' AND month = DATE '2024-03-01'",
+    )
+    assert march_acc_07 == [(2,)]  # u71, and u72 three months late
+
+    build(url, AS_OF, marts_schema="analytics", select=ENGAGEMENT, full_refresh=True)
+    assert table(url, "intermediate.int_events_aggregated_to_daily_users", "1, 2, 3") == daily
+    assert table(url, "analytics.engagement_monthly", "customer_key, month") == engagement
+
+
+def test_an_incremental_run_equals_a_full_refresh(tmp_path: Path):
+    assert_incremental_equals_full_refresh(str(tmp_path / "warehouse.duckdb"))
+
+
+@pytest.mark.postgres
+def test_an_incremental_run_equals_a_full_refresh_on_postgres(postgres_url):
+    assert_incremental_equals_full_refresh(postgres_url)
+
+
+def test_a_missing_exchange_rate_stops_the_build_naming_currency_and_month(tmp_path: Path):
+    url = str(tmp_path / "warehouse.duckdb")
+    company = build_company()
+    company.rows["fx_rates"] = [
+        row
+        for row in company.rows["fx_rates"]
+        if (row["currency"], row["month"]) != ("cny", "2024-04")
+    ]
+    company.write(url)
+    with pytest.raises(DbtBuildError) as failure:
+        build(url, AS_OF, marts_schema="analytics", select="+int_invoice_lines_converted_to_usd")
+    message = str(failure.value)
+    assert "no FX rate for currency cny month 2024-04" in message
+    assert "int_invoice_lines_converted_to_usd" in message
+    assert [name for name, _ in failure.value.failures] == ["int_invoice_lines_converted_to_usd"]

@@ -1,0 +1,91 @@
+"""The marts gate stops a poisoned night and names every failed expectation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from churnhouse.load import RunInfo, ensure_raw_tables
+from churnhouse.sources.billing.extract import CHARGES, CUSTOMERS, FX_RATES, INVOICES, SUBSCRIPTIONS
+from churnhouse.sources.crm import CRM_TABLES
+from churnhouse.validation import GateFailed, run_marts_gate
+from churnhouse.warehouse import Warehouse
+
+RUN = RunInfo("night-1", datetime(2024, 3, 31), datetime(2024, 4, 1))
+
+MONTHLY = """
+CREATE TABLE analytics_audit.churn_monthly AS
+SELECT DATE '2024-03-01' AS month, 'all' AS segment, 'all' AS region,
+       10 AS customers_start, 1 AS new_customers, 0 AS reactivated_customers,
+       2 AS churned_customers, 9 AS customers_end, CAST({rate} AS DOUBLE PRECISION) AS logo_churn_rate,
+       CAST(0 AS DECIMAL(18, 2)) AS mrr_start, CAST(0 AS DECIMAL(18, 2)) AS new_mrr,
+       CAST(0 AS DECIMAL(18, 2)) AS reactivation_mrr, CAST(0 AS DECIMAL(18, 2)) AS expansion_mrr,
+       CAST(0 AS DECIMAL(18, 2)) AS contraction_mrr, CAST(0 AS DECIMAL(18, 2)) AS churned_mrr,
+       CAST(0 AS DECIMAL(18, 2)) AS mrr_end, CAST(0.1 AS DOUBLE PRECISION) AS gross_revenue_churn_rate,
+       CAST(0.9 AS DOUBLE PRECISION) AS net_revenue_retention
+"""
+
+EVENTS = """
+CREATE TABLE analytics_audit.churn_events AS
+SELECT CAST({key} AS TEXT) AS customer_key, TIMESTAMP '2024-03-10 00:00:00' AS churned_at,
+       'voluntary' AS churn_type, CAST({category} AS TEXT) AS reason_category,
+       'other' AS archetype, CAST(120.00 AS DECIMAL(18, 2)) AS mrr_lost, 40 AS tenure_days
+"""
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse(request, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHURN_HOME", str(tmp_path / "home"))
+    url = (
+        str(tmp_path / "w.duckdb")
+        if request.param == "duckdb"
+        else request.getfixturevalue("postgres_url")
+    )
+    warehouse = Warehouse(url)
+    with warehouse.transaction() as tx:
+        ensure_raw_tables(
+            tx, [*CRM_TABLES.values(), CUSTOMERS, SUBSCRIPTIONS, INVOICES, CHARGES, FX_RATES]
+        )
+        tx.execute("CREATE SCHEMA analytics_audit")
+    return warehouse
+
+
+def build(warehouse, rate="0.2", key="'acc_000001'", category="'price'"):
+    with warehouse.transaction() as tx:
+        tx.execute(MONTHLY.format(rate=rate))
+        tx.execute(EVENTS.format(key=key, category=category))
+
+
+def test_a_sound_night_passes(warehouse):
+    build(warehouse)
+    outcomes = run_marts_gate(warehouse, RUN)
+    assert all(outcome.success for outcome in outcomes)
+    assert {outcome.suite for outcome in outcomes} == {
+        "marts_churn_events",
+        "marts_churn_monthly",
+        "marts_mrr_reconciliation",
+        "marts_no_personal_data",
+    }
+
+
+def test_a_poisoned_night_is_stopped_with_each_failure_named(warehouse):
+    build(warehouse, rate="1.5", key="'ops@example-widgets.com'", category="NULL")
+    with pytest.raises(GateFailed) as failure:
+        run_marts_gate(warehouse, RUN)
+    message = str(failure.value)
+    assert "expect_column_values_to_be_between on logo_churn_rate (1 rows): e.g. [1.5]" in message
+    assert "expect_column_values_to_not_be_null on reason_category (1 rows)" in message
+    assert (
+        "expect_column_values_to_not_match_regex on value (1 rows): e.g. ['ops@example-widgets.com']"
+        in message
+    )
+    with warehouse.transaction() as tx:
+        failed = tx.fetchall(
+            "SELECT suite FROM raw._validation_runs WHERE NOT success ORDER BY suite"
+        )
+    assert failed == [
+        ("marts_churn_events",),
+        ("marts_churn_monthly",),
+        ("marts_no_personal_data",),
+    ]

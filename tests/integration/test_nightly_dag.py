@@ -1,0 +1,257 @@
+"""The simulated company through the real DAG (`airflow dags test`) into DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from factories import table_fingerprint, write_mini_bundle
+
+from churnhouse.runner import run_day
+from churnhouse.warehouse import Warehouse
+
+pytestmark = pytest.mark.airflow
+
+SIMULATION = {"customers": 25, "months": 3, "start": "2024-01", "seed": 5}
+SIMULATED_LAST_DAY = date(2024, 3, 31)  # as_of = 2024-04-01 00:00 UTC
+LAST_DAY = date(2024, 9, 30)  # the mini bundle's last day
+RAW_TABLES = (
+    "raw.crm_accounts",
+    "raw.crm_contacts",
+    "raw.crm_activities",
+    "raw.crm_users",
+    "raw.billing_customers",
+    "raw.billing_subscriptions",
+    "raw.billing_invoices",
+    "raw.billing_invoice_lines",
+    "raw.billing_charges",
+    "raw.fx_rates",
+    "raw.events",
+    "raw.survey_cancellations",
+    "raw.survey_nps",
+    "raw._quarantine",
+)
+
+# Quarantine reasons (prefix) → the simulator's bad_input key for that kind of mess.
+REASON_TO_TRUTH = {
+    ("events", "invalid JSON"): "events_invalid_json",
+    ("events", "missing required key"): "events_missing_key",
+    ("events", "unparseable timestamp"): "events_bad_timestamp",
+    ("events", "track call without group_id"): "events_track_without_group",
+    ("surveys", "unparseable submitted_at", "cancellation_response"): "survey_bad_date",
+    ("surveys", "unparseable submitted_at", "nps_response"): "nps_bad_date",
+    ("surveys", "score not an integer"): "nps_score_out_of_range",
+}
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return write_mini_bundle(tmp_path_factory.mktemp("mini_bundle"))
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory) -> Path:
+    from churnhouse.simulator import simulate
+
+    out = tmp_path_factory.mktemp("simulated")
+    simulate(out=out, **SIMULATION)
+    return out
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("airflow")
+
+
+def run_night(day: date, warehouse: str, bundle_dir: Path, home: Path, airflow_home: Path) -> None:
+    """The real DAG for one day (`airflow dags test`), asserting Airflow's exit code."""
+    env = {
+        "CHURN_BUNDLE": str(bundle_dir),
+        "CHURN_WAREHOUSE": warehouse,
+        "CHURN_HOME": str(home),
+        "CHURN_AIRFLOW_HOME": str(airflow_home),
+    }
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        code = run_day(day, env)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    assert code == 0, f"airflow dags test failed for {day}; see {home / 'logs'}"
+
+
+@pytest.fixture(scope="module")
+def first_night(tmp_path_factory, airflow_home, bundle) -> str:
+    """One night on an empty DuckDB warehouse: the whole history up to its end."""
+    folder = tmp_path_factory.mktemp("first_night")
+    warehouse = str(folder / "warehouse.duckdb")
+    run_night(LAST_DAY, warehouse, bundle, folder / "home", airflow_home)
+    return warehouse
+
+
+def raw_fingerprints(url: str) -> dict[str, tuple[int, int]]:
+    with Warehouse(url).transaction() as tx:
+        return {table: table_fingerprint(tx, table) for table in RAW_TABLES}
+
+
+def quarantine_counts(url: str) -> dict[str, int]:
+    with Warehouse(url).transaction() as tx:
+        rows = tx.fetchall("SELECT source, object_kind, reason FROM raw._quarantine")
+    counts: dict[str, int] = {}
+    for source, kind, reason in rows:
+        for key, truth_key in REASON_TO_TRUTH.items():
+            if key[0] == source and reason.startswith(key[1]) and (len(key) == 2 or key[2] == kind):
+                counts[truth_key] = counts.get(truth_key, 0) + 1
+    return counts
+
+
+def truth_bad_input(bundle: Path) -> dict[str, int]:
+    injected = json.loads((bundle / "truth" / "bad_input.json").read_text())
+    return {key: injected[key] for key in set(REASON_TO_TRUTH.values()) if injected.get(key)}
+
+
+def test_first_night_into_duckdb_lands_every_source(first_night):
+    counts = {table: rows for table, (rows, _) in raw_fingerprints(first_night).items()}
+    assert counts["raw.crm_accounts"] == 10
+    assert (counts["raw.billing_invoices"], counts["raw.billing_invoice_lines"]) == (250, 250)
+    assert counts["raw.events"] == 30 * 40, "the re-delivered event collapsed"
+    assert counts["raw.survey_nps"] == 2 and counts["raw.survey_cancellations"] == 2
+    assert counts["raw._quarantine"] == 3 + 1 + 1, "3 billing lines, 1 event line, 1 NPS row"
+    with Warehouse(first_night).transaction() as tx:
+        loads = tx.fetchall("SELECT source, status FROM raw._loads ORDER BY source")
+        gates = tx.fetchone(
+            "SELECT count(*), min(CAST(success AS INTEGER)) FROM raw._validation_runs"
+        )
+    assert loads == [(s, "success") for s in ("billing", "crm", "events", "surveys")]
+    assert gates[0] >= 5 and gates[1] == 1, "every raw suite ran and passed"
+
+
+def test_nightly_runs_equal_one_first_run_and_a_rerun_changes_nothing(
+    first_night, tmp_path, airflow_home, bundle
+):
+    nightly = str(tmp_path / "nightly.duckdb")
+    for day in (LAST_DAY - timedelta(days=1), LAST_DAY):
+        run_night(day, nightly, bundle, tmp_path / "home", airflow_home)
+    assert raw_fingerprints(nightly) == raw_fingerprints(first_night)
+    run_night(LAST_DAY, nightly, bundle, tmp_path / "home", airflow_home)
+    assert raw_fingerprints(nightly) == raw_fingerprints(first_night)
+
+
+@pytest.mark.postgres
+def test_first_night_into_postgres_equals_duckdb(
+    first_night, tmp_path, airflow_home, bundle, postgres_url
+):
+    run_night(LAST_DAY, postgres_url, bundle, tmp_path / "home", airflow_home)
+    duck_counts = {t: rows for t, (rows, _) in raw_fingerprints(first_night).items()}
+    pg_counts = {t: rows for t, (rows, _) in raw_fingerprints(postgres_url).items()}
+    assert pg_counts == duck_counts
+    assert quarantine_counts(postgres_url) == quarantine_counts(first_night)
+
+
+def test_the_simulated_company_quarantines_exactly_the_injected_mess(
+    tmp_path, airflow_home, simulated
+):
+    warehouse = str(tmp_path / "warehouse.duckdb")
+    run_night(SIMULATED_LAST_DAY, warehouse, simulated, tmp_path / "home", airflow_home)
+    assert quarantine_counts(warehouse) == truth_bad_input(simulated)
+
+
+def test_billing_over_the_api_with_faults_and_no_secret_in_logs_or_xcom(
+    first_night, tmp_path, airflow_home, bundle, monkeypatch
+):
+    from factories import KEY
+
+    from churnhouse.simulator.billing_api import start_in_background
+
+    with start_in_background(
+        bundle / "billing",
+        KEY,
+        rate_limit_share=0.25,
+        error_share=0.25,
+        retry_after=0,
+        fault_seed=4,
+    ) as api:
+        for name, value in {
+            "CHURN_CRM_URL": f"sqlite:///{bundle / 'crm.sqlite'}",
+            "CHURN_BILLING_URL": api.url,
+            "CHURN_BILLING_API_KEY": KEY,
+            "CHURN_EVENTS_URI": str(bundle / "events"),
+            "CHURN_SURVEYS_URI": str(bundle / "surveys"),
+            "CHURN_FX_RATES_URI": str(bundle / "fx_rates.csv"),
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("CHURN_BUNDLE", raising=False)
+        warehouse = str(tmp_path / "api.duckdb")
+        home = tmp_path / "home"
+        monkeypatch.setenv("CHURN_HOME", str(home))
+        monkeypatch.setenv("CHURN_AIRFLOW_HOME", str(airflow_home))
+        assert run_day(LAST_DAY, {"CHURN_WAREHOUSE": warehouse}) == 0
+        assert api.status_counts[429] + api.status_counts[500] > 0, "faults were injected"
+    billing = [t for t in RAW_TABLES if t.startswith("raw.billing")]
+    api_side, folder_side = raw_fingerprints(warehouse), raw_fingerprints(first_night)
+    assert {t: api_side[t][0] for t in billing} == {t: folder_side[t][0] for t in billing}
+    logs = "".join(path.read_text(errors="replace") for path in home.rglob("*.log"))
+    task_logs = "".join(p.read_text(errors="replace") for p in airflow_home.rglob("*.log"))
+    assert "billing:" in logs and KEY not in logs and KEY not in task_logs
+    import sqlite3
+
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        xcoms = " ".join(str(row[0]) for row in db.execute("SELECT value FROM xcom"))
+    assert "rows_loaded" in xcoms and KEY not in xcoms
+
+
+def published_run_ids(warehouse: str) -> set[str]:
+    import duckdb
+
+    from churnhouse.publish import published_path
+
+    path = published_path(Warehouse(warehouse))
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {
+            row[0] for row in con.execute("SELECT run_id FROM analytics._publication").fetchall()
+        }
+
+
+def test_the_first_night_publishes_the_marts(first_night):
+    import duckdb
+
+    from churnhouse.publish import published_path
+
+    with duckdb.connect(str(published_path(Warehouse(first_night))), read_only=True) as con:
+        tables = {
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'analytics'"
+            ).fetchall()
+        }
+        months = con.execute("SELECT count(*) FROM analytics.churn_monthly").fetchone()[0]
+    assert {"churn_monthly", "churn_events", "_publication"} <= tables
+    assert months > 0
+
+
+def test_a_broken_source_is_stopped_at_the_raw_gate_and_nothing_is_published(
+    tmp_path, airflow_home, bundle
+):
+    import shutil
+    import sqlite3
+
+    broken = tmp_path / "broken_bundle"
+    shutil.copytree(bundle, broken)
+    warehouse = str(tmp_path / "warehouse.duckdb")
+    home = tmp_path / "home"
+    run_night(LAST_DAY - timedelta(days=1), warehouse, broken, home, airflow_home)
+    before = published_run_ids(warehouse)
+    with sqlite3.connect(broken / "crm.sqlite") as crm:
+        crm.execute("UPDATE accounts SET region = 'mars', updated_at = '2024-09-30 12:00:00'")
+    with pytest.raises(AssertionError, match="airflow dags test failed"):
+        run_night(LAST_DAY, warehouse, broken, home, airflow_home)
+    log = (home / "logs" / f"churn_nightly_{LAST_DAY.isoformat()}.log").read_text()
+    assert "expect_column_values_to_be_in_set on region" in log
+    assert published_run_ids(warehouse) == before, "yesterday's tables are still the published ones"

@@ -1,0 +1,101 @@
+"""Raw gates: a broken night is stopped with a message naming the failed expectation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from factories import track, write_partition
+
+from churnhouse.config import Sources
+from churnhouse.ingest import ingest
+from churnhouse.load import RunInfo
+from churnhouse.validation import GateFailed, run_raw_gate
+from churnhouse.warehouse import Warehouse
+
+
+def night(day: int) -> RunInfo:
+    start = datetime(2024, 9, day)
+    return RunInfo(f"night-{day}", start, start + timedelta(days=1))
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse(request, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHURN_HOME", str(tmp_path / "home"))
+    if request.param == "duckdb":
+        return Warehouse(str(tmp_path / "warehouse.duckdb"))
+    return Warehouse(request.getfixturevalue("postgres_url"))
+
+
+def test_a_sudden_volume_drop_fails_the_gate_loudly(warehouse, tmp_path):
+    root = tmp_path / "events"
+    sources = Sources(crm_url="", billing_url="", events_uri=str(root), surveys_uri="")
+    write_partition(
+        root, "2024-08-30", [track(f"h{i}", "2024-08-30T10:00:00Z") for i in range(500)]
+    )
+    for day in range(1, 6):
+        volume = 100 if day < 5 else 8  # the fifth night delivers 8% of the usual volume
+        lines = [track(f"d{day}-{i}", f"2024-09-0{day}T10:00:00Z") for i in range(volume)]
+        write_partition(root, f"2024-09-0{day}", lines)
+    for day in range(1, 5):
+        ingest("events", night(day), sources, warehouse)
+        run_raw_gate(warehouse, "events", night(day))
+    ingest("events", night(5), sources, warehouse)
+    with pytest.raises(GateFailed) as failure:
+        run_raw_gate(warehouse, "events", night(5))
+    assert "expect_column_values_to_be_between on rows_tonight (1 rows): e.g. [8]" in str(
+        failure.value
+    )
+    with warehouse.transaction() as tx:
+        recorded = tx.fetchall(
+            "SELECT suite, success FROM raw._validation_runs WHERE run_id = 'night-5' ORDER BY suite"
+        )
+    assert recorded == [("raw_events", True), ("volume_events", False)]
+
+
+def test_null_keys_in_a_crm_batch_are_named_with_offending_rows(warehouse, tmp_path):
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'crm.sqlite'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "CREATE TABLE users (user_id TEXT, full_name TEXT, email TEXT, team TEXT, updated_at TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "CREATE TABLE accounts (account_id TEXT, name TEXT, domain TEXT, industry TEXT, "
+                "employee_count INTEGER, region TEXT, segment TEXT, owner_id TEXT, csm_id TEXT, "
+                "workspace_id TEXT, billing_customer_id TEXT, created_at TIMESTAMP, updated_at TIMESTAMP, "
+                "is_deleted BOOLEAN)"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "CREATE TABLE contacts (contact_id TEXT, account_id TEXT, email TEXT, full_name TEXT, "
+                "title TEXT, is_primary BOOLEAN, created_at TIMESTAMP, updated_at TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "CREATE TABLE activities (activity_id TEXT, account_id TEXT, user_id TEXT, type TEXT, "
+                "occurred_at TIMESTAMP, subject TEXT, body TEXT, updated_at TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO accounts VALUES "
+                "('acc_1', 'A', NULL, NULL, 5, 'emea', 'smb', 'u', NULL, 'ws_1', NULL, '2024-01-01', '2024-09-01', 0), "
+                "(NULL, 'B', NULL, NULL, 5, 'mars', 'smb', 'u', NULL, 'ws_2', NULL, '2024-01-01', '2024-09-01', 0)"
+            )
+        )
+    engine.dispose()
+    sources = Sources(crm_url=url, billing_url="", events_uri="", surveys_uri="")
+    ingest("crm", night(1), sources, warehouse)
+    with pytest.raises(GateFailed) as failure:
+        run_raw_gate(warehouse, "crm", night(1))
+    message = str(failure.value)
+    assert "expect_column_values_to_not_be_null on account_id (1 rows)" in message
+    assert "expect_column_values_to_be_in_set on region (1 rows): e.g. ['mars']" in message

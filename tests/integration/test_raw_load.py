@@ -1,0 +1,183 @@
+"""Raw loads on the real engines: idempotent, atomic, audited; DuckDB file and PostgreSQL."""
+
+import subprocess
+import sys
+import textwrap
+from datetime import datetime
+
+import pytest
+from factories import table_fingerprint, track, write_partition
+
+from churnhouse.config import Sources
+from churnhouse.ingest import ingest
+from churnhouse.load import RunInfo
+from churnhouse.warehouse import Warehouse
+
+RUN = RunInfo("night-1", datetime(2024, 9, 2), datetime(2024, 9, 3))
+RAW_TABLES = ("raw.events", "raw._quarantine")
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse(request, tmp_path):
+    if request.param == "duckdb":
+        return Warehouse(str(tmp_path / "warehouse.duckdb"))
+    return Warehouse(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def sources(tmp_path):
+    root = tmp_path / "events"
+    lines = [track(f"m{i}", f"2024-09-0{1 + i % 2}T10:00:00+08:00") for i in range(300)]
+    write_partition(root, "2024-09-01", lines[:200] + ["{broken", "{broken"])
+    write_partition(root, "2024-09-02", lines[150:] + [track("late", "2024-08-28T23:00:00-05:00")])
+    (tmp_path / "surveys").mkdir()
+    return Sources(
+        crm_url="", billing_url="", events_uri=str(root), surveys_uri=str(tmp_path / "surveys")
+    )
+
+
+def fingerprints(warehouse):
+    with warehouse.transaction() as tx:
+        return {table: table_fingerprint(tx, table) for table in RAW_TABLES}
+
+
+def test_same_interval_twice_gives_identical_tables(warehouse, sources):
+    first = ingest("events", RUN, sources, warehouse)
+    after_first = fingerprints(warehouse)
+    ingest("events", RUN, sources, warehouse)
+    assert fingerprints(warehouse) == after_first
+    assert after_first["raw.events"][0] == 301, "300 messages + 1 late one, duplicates collapsed"
+    assert after_first["raw._quarantine"][0] == 1, "identical bad content counts once"
+    assert (first.rows_loaded, first.rows_quarantined) == (301, 1)
+
+
+def test_loads_are_audited(warehouse, sources):
+    ingest("events", RUN, sources, warehouse)
+    with warehouse.transaction() as tx:
+        rows = tx.fetchall(
+            "SELECT source, interval_start, interval_end, rows_loaded, rows_quarantined, status "
+            "FROM raw._loads"
+        )
+    assert rows == [("events", RUN.interval_start, RUN.interval_end, 301, 1, "success")]
+
+
+def test_a_failed_load_commits_nothing_and_is_recorded(warehouse, sources, monkeypatch):
+    import churnhouse.load as load
+
+    ingest("events", RUN, sources, warehouse)
+    before = fingerprints(warehouse)
+    write_partition(
+        sources_root(sources), "2024-09-02", [track("new", "2024-09-02T01:00:00Z")], part=1
+    )
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full while writing the quarantine")
+
+    original = load.merge_staged
+    calls = []
+
+    def merge_then_fail(tx, table, staged):
+        original(tx, table, staged)
+        calls.append(table.name)
+        if table.name == "_quarantine":
+            explode()
+
+    monkeypatch.setattr(load, "merge_staged", merge_then_fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest("events", RUN, sources, warehouse)
+    assert calls == ["events", "_quarantine"], "the events merge ran before the failure"
+    assert fingerprints(warehouse) == before, "nothing of the failed batch is visible"
+    with warehouse.transaction() as tx:
+        statuses = tx.fetchall("SELECT status, message FROM raw._loads ORDER BY finished_at")
+    assert statuses[-1][0] == "failed" and "disk full" in statuses[-1][1]
+
+
+def sources_root(sources):
+    from pathlib import Path
+
+    return Path(sources.events_uri)
+
+
+def test_a_killed_load_leaves_no_partial_batch(tmp_path, sources):
+    """A process killed mid-transaction (os._exit after the first merge) on the DuckDB file."""
+    path = tmp_path / "killed.duckdb"
+    script = textwrap.dedent(
+        f"""
+        import os
+        from datetime import datetime
+        import churnhouse.load as load
+        from churnhouse.config import Sources
+        from churnhouse.ingest import ingest
+        from churnhouse.load import RunInfo
+        from churnhouse.warehouse import Warehouse
+
+        original = load.merge_staged
+        def merge_then_die(tx, table, staged):
+            original(tx, table, staged)
+            os._exit(9)
+        load.merge_staged = merge_then_die
+        sources = Sources(crm_url="", billing_url="", events_uri={sources.events_uri!r}, surveys_uri="")
+        run = RunInfo("night-1", datetime(2024, 9, 2), datetime(2024, 9, 3))
+        ingest("events", run, sources, Warehouse({str(path)!r}))
+        """
+    )
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert killed.returncode == 9, killed.stderr
+    warehouse = Warehouse(str(path))
+    with warehouse.transaction() as tx:
+        tables = {row[0] for row in tx.fetchall("SELECT table_name FROM information_schema.tables")}
+        assert "events" not in tables or tx.fetchone("SELECT count(*) FROM raw.events") == (0,)
+
+    ingest("events", RUN, sources, warehouse)
+    clean = Warehouse(str(tmp_path / "clean.duckdb"))
+    ingest("events", RUN, sources, clean)
+    assert fingerprints(warehouse) == fingerprints(clean)
+
+
+def test_parallel_loads_into_one_duckdb_file_do_not_collide(tmp_path, sources):
+    """Two processes (like two Airflow task processes) load different sources at once."""
+    path = tmp_path / "shared.duckdb"
+    (tmp_path / "surveys" / "nps").mkdir()
+    (tmp_path / "surveys" / "nps" / "a.csv").write_text(
+        "response_id,submitted_at,email,score,comment\nn1,2024-09-01T00:00:00Z,a@b.co,9,\n"
+    )
+    script = textwrap.dedent(
+        """
+        import sys
+        from datetime import datetime
+        from churnhouse.config import Sources
+        from churnhouse.ingest import ingest
+        from churnhouse.load import RunInfo
+        from churnhouse.warehouse import Warehouse
+
+        events, surveys, path, source = sys.argv[1:]
+        sources = Sources(crm_url="", billing_url="", events_uri=events, surveys_uri=surveys)
+        run = RunInfo("night-1", datetime(2024, 9, 2), datetime(2024, 9, 3))
+        for _ in range(3):
+            ingest(source, run, sources, Warehouse(path))
+        """
+    )
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                script,
+                sources.events_uri,
+                sources.surveys_uri,
+                str(path),
+                source,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for source in ("events", "surveys", "events", "surveys")
+    ]
+    for process in processes:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+    with Warehouse(str(path)).transaction() as tx:
+        assert tx.fetchone("SELECT count(*) FROM raw.events") == (301,)
+        assert tx.fetchone("SELECT count(*) FROM raw.survey_nps") == (1,)
+        assert tx.fetchone("SELECT count(*) FROM raw._loads WHERE status = 'success'") == (12,)
