@@ -180,7 +180,7 @@ def test_the_simulated_crm_on_a_real_server_extracts_whole(server, request, tmp_
         out=tmp_path / "bundle", customers=30, months=6, start="2024-01", seed=2, crm_url=url
     )
     batches = {batch.table.name: batch.rows for batch in extract(url, None, RUN)}
-    assert batches["crm_accounts"].num_rows == summary.counts["crm_accounts"] == 30
+    assert batches["crm_accounts"].num_rows == summary.counts["crm_accounts"]
     assert batches["crm_contacts"].num_rows == summary.counts["crm_contacts"]
     assert batches["crm_activities"].num_rows == summary.counts["crm_activities"]
     emails = batches["crm_contacts"].column("email").to_pylist()
