@@ -117,3 +117,14 @@ def ingest(
         raise
     print(result.describe(), flush=True)
     return result
+
+
+def ingest_bundle_once(
+    sources: Sources, warehouse: Warehouse, as_of: datetime
+) -> dict[str, LoadResult]:
+    """All four sources for the day ending at `as_of`, outside Airflow (bench, acceptance).
+
+    On an empty warehouse this takes the whole history up to `as_of`.
+    """
+    run = RunInfo(f"direct__{as_of:%Y-%m-%d}", as_of - timedelta(days=1), as_of)
+    return {source: ingest(source, run, sources, warehouse) for source in SOURCES}
