@@ -117,9 +117,7 @@ def build(
     as_of_utc = _naive_utc(as_of)
     warehouse = Warehouse(warehouse_url)
     result = BuildResult(warehouse.kind, as_of_utc, checked_identifier(marts_schema))
-    vars_yaml = (
-        f"{{as_of: '{as_of_utc.isoformat(sep=' ')}', marts_schema: '{marts_schema}'}}"
-    )
+    vars_yaml = f"{{as_of: '{as_of_utc.isoformat(sep=' ')}', marts_schema: '{marts_schema}'}}"
     common = ["--vars", vars_yaml]
     refresh = ["--full-refresh"] if full_refresh else []
     stages = [
