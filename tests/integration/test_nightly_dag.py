@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from factories import table_fingerprint, write_mini_bundle
+from factories import table_fingerprint, track, write_mini_bundle, write_partition
 
 from churnhouse.runner import run_day
 from churnhouse.warehouse import Warehouse
@@ -236,22 +236,122 @@ def test_the_first_night_publishes_the_marts(first_night):
     assert months > 0
 
 
-def test_a_broken_source_is_stopped_at_the_raw_gate_and_nothing_is_published(
-    tmp_path, airflow_home, bundle
-):
-    import shutil
+def published_fingerprints(warehouse: str) -> dict[str, tuple[int, int]]:
+    """Rows and an order-independent checksum of every published table, read as a BI tool would."""
+    import duckdb
+
+    from churnhouse.publish import published_path
+
+    path = published_path(Warehouse(warehouse))
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = [
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'analytics' ORDER BY 1"
+            ).fetchall()
+        ]
+        return {
+            table: con.execute(
+                f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM analytics.{table} AS t"
+            ).fetchone()
+            for table in tables
+        }
+
+
+@pytest.fixture(scope="module")
+def published_yesterday(tmp_path_factory, airflow_home, bundle) -> Path:
+    """A warehouse folder whose last night (the day before LAST_DAY) published its marts."""
+    folder = tmp_path_factory.mktemp("published_yesterday")
+    run_night(
+        LAST_DAY - timedelta(days=1),
+        str(folder / "warehouse.duckdb"),
+        bundle,
+        folder / "home",
+        airflow_home,
+    )
+    return folder
+
+
+def break_region(bundle: Path) -> None:
+    """Tonight's CRM versions carry a region outside the accepted values."""
     import sqlite3
 
+    with sqlite3.connect(bundle / "crm.sqlite") as crm:
+        crm.execute("UPDATE accounts SET region = 'mars', updated_at = '2024-09-30 12:00:00'")
+
+
+def break_keys(bundle: Path) -> None:
+    """Tonight's CRM versions lose their key (a source without a NOT NULL constraint)."""
+    import sqlite3
+
+    with sqlite3.connect(bundle / "crm.sqlite") as crm:
+        ddl = crm.execute("SELECT sql FROM sqlite_master WHERE name = 'accounts'").fetchone()[0]
+        ddl = ddl.replace(" NOT NULL", "").replace("PRIMARY KEY (account_id)", "CHECK (1)")
+        crm.execute(ddl.replace("CREATE TABLE accounts", "CREATE TABLE unconstrained", 1))
+        crm.execute("INSERT INTO unconstrained SELECT * FROM accounts")
+        crm.execute("DROP TABLE accounts")
+        crm.execute("ALTER TABLE unconstrained RENAME TO accounts")
+        crm.execute(
+            "UPDATE accounts SET account_id = NULL, updated_at = '2024-09-30 12:00:00' "
+            "WHERE account_id IN ('acc_001', 'acc_002')"
+        )
+
+
+def drop_volume(bundle: Path) -> None:
+    """Tonight's event partition holds 2 events where the week before had 40 a day."""
+    for part in (bundle / "events" / f"dt={LAST_DAY.isoformat()}").glob("*.jsonl.gz"):
+        part.unlink()
+    write_partition(
+        bundle / "events",
+        LAST_DAY.isoformat(),
+        [track(f"few-{i}", f"{LAST_DAY.isoformat()}T10:00:00Z", group_id="ws_1") for i in range(2)],
+    )
+
+
+def poison_a_mart(bundle: Path) -> None:
+    """A cancellation answer that is exactly a person's name: clean raw data, a mart that
+    would publish a name. Only the marts gate can see it."""
+    late = bundle / "surveys" / "cancellation" / "2024-09-redelivery.csv"
+    late.write_text(
+        "response_id,submitted_at,email,subscription_id,primary_reason,reason_text,"
+        "offer_presented,offer_accepted,outcome\n"
+        f"resp_9001,{LAST_DAY.isoformat()}T09:00:00Z,li.wei@c1.example,,other,Ana Lima,,false,canceled\n",
+        encoding="utf-8",
+    )
+
+
+@pytest.mark.parametrize(
+    ("breakage", "named_expectation"),
+    [
+        (break_region, "expect_column_values_to_be_in_set on region"),
+        (break_keys, "expect_column_values_to_not_be_null on account_id"),
+        (drop_volume, "expect_column_values_to_be_between on rows_tonight"),
+        (poison_a_mart, "expect_column_values_to_not_be_in_set on value"),
+    ],
+    ids=[
+        "raw-gate-accepted-values",
+        "raw-gate-null-keys",
+        "raw-gate-volume-drop",
+        "marts-gate-person-name",
+    ],
+)
+def test_a_bad_night_is_stopped_at_its_gate_and_nothing_is_published(
+    breakage, named_expectation, published_yesterday, tmp_path, airflow_home, bundle
+):
+    import shutil
+
+    night = tmp_path / "night"
+    shutil.copytree(published_yesterday, night)
     broken = tmp_path / "broken_bundle"
     shutil.copytree(bundle, broken)
-    warehouse = str(tmp_path / "warehouse.duckdb")
-    home = tmp_path / "home"
-    run_night(LAST_DAY - timedelta(days=1), warehouse, broken, home, airflow_home)
-    before = published_run_ids(warehouse)
-    with sqlite3.connect(broken / "crm.sqlite") as crm:
-        crm.execute("UPDATE accounts SET region = 'mars', updated_at = '2024-09-30 12:00:00'")
+    breakage(broken)
+    warehouse = str(night / "warehouse.duckdb")
+    before_ids, before = published_run_ids(warehouse), published_fingerprints(warehouse)
+    assert before, "yesterday published its marts"
     with pytest.raises(AssertionError, match="airflow dags test failed"):
-        run_night(LAST_DAY, warehouse, broken, home, airflow_home)
-    log = (home / "logs" / f"churn_nightly_{LAST_DAY.isoformat()}.log").read_text()
-    assert "expect_column_values_to_be_in_set on region" in log
-    assert published_run_ids(warehouse) == before, "yesterday's tables are still the published ones"
+        run_night(LAST_DAY, warehouse, broken, night / "home", airflow_home)
+    log = (night / "home" / "logs" / f"churn_nightly_{LAST_DAY.isoformat()}.log").read_text()
+    assert named_expectation in log
+    assert published_run_ids(warehouse) == before_ids
+    assert published_fingerprints(warehouse) == before, "yesterday's tables, exactly"
