@@ -8,12 +8,15 @@ it generated; the pipeline must reproduce them exactly: counts equal, rates with
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 from churnhouse.warehouse import Warehouse, checked_identifier
+
+Fetch = Callable[[str], list[tuple]]  # SQL with a `{schema}` prefix placeholder → rows
 
 RATE_TOLERANCE = 1e-9
 CENT = Decimal("0.01")
@@ -103,11 +106,9 @@ def _read_truth(bundle: Path, name: str) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def _read_table(warehouse: Warehouse, schema: str, table: str, columns: tuple[str, ...]):
+def _read_table(fetch: Fetch, table: str, columns: tuple[str, ...]) -> list[dict]:
     select = ", ".join(checked_identifier(column) for column in columns)
-    name = f"{checked_identifier(schema)}.{checked_identifier(table)}"
-    with warehouse.transaction() as tx:
-        rows = tx.fetchall(f"SELECT {select} FROM {name}")
+    rows = fetch(f"SELECT {select} FROM {{schema}}{checked_identifier(table)}")
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
@@ -160,15 +161,31 @@ def _compare(
 def compare_with_truth(
     warehouse: Warehouse, bundle: Path, schema: str = "analytics"
 ) -> list[Comparison]:
-    """`churn_monthly` and `churn_events` in `schema` against the bundle's truth."""
-    bundle = Path(bundle)
+    """`churn_monthly` and `churn_events` in `schema` of the warehouse against the truth."""
+    prefix = f"{checked_identifier(schema)}."
+
+    def fetch(sql: str) -> list[tuple]:
+        with warehouse.transaction() as tx:
+            return tx.fetchall(sql.format(schema=prefix))
+
+    return _compare_tables(fetch, Path(bundle))
+
+
+def compare_published_with_truth(warehouse: Warehouse, bundle: Path) -> list[Comparison]:
+    """The same check on the published tables, read the way a BI user reads them."""
+    from churnhouse.query import run_query
+
+    return _compare_tables(lambda sql: run_query(warehouse, sql.format(schema=""))[1], bundle)
+
+
+def _compare_tables(fetch: Fetch, bundle: Path) -> list[Comparison]:
     monthly_columns = MONTHLY_KEY + MONTHLY_COUNTS + MONTHLY_MONEY + MONTHLY_RATES
     events_columns = EVENTS_KEY + EVENTS_EXACT + EVENTS_MONEY
     return [
         _compare(
             "churn_monthly",
             _read_truth(bundle, "churn_monthly"),
-            _read_table(warehouse, schema, "churn_monthly", monthly_columns),
+            _read_table(fetch, "churn_monthly", monthly_columns),
             MONTHLY_KEY,
             MONTHLY_COUNTS,
             MONTHLY_MONEY,
@@ -177,7 +194,7 @@ def compare_with_truth(
         _compare(
             "churn_events",
             _read_truth(bundle, "churn_events"),
-            _read_table(warehouse, schema, "churn_events", events_columns),
+            _read_table(fetch, "churn_events", events_columns),
             EVENTS_KEY,
             EVENTS_EXACT,
             EVENTS_MONEY,

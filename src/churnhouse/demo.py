@@ -31,20 +31,39 @@ def _ensure_bundle(bundle: Path) -> None:
 
 
 def _print_summary(warehouse_url: str) -> None:
+    from churnhouse.validation import data_docs_dir
     from churnhouse.warehouse import Warehouse
 
     with Warehouse(warehouse_url).transaction() as tx:
-        loads = tx.fetchall(
-            "SELECT source, sum(rows_loaded), sum(rows_quarantined) FROM raw._loads "
-            "WHERE status = 'success' GROUP BY source ORDER BY source"
+        tables = {table: tx.fetchone(f"SELECT count(*) FROM raw.{table}")[0] for table in RAW}
+        quarantined = dict(tx.fetchall("SELECT source, count(*) FROM raw._quarantine GROUP BY 1"))
+        gates = tx.fetchall(
+            "SELECT boundary, count(*), sum(CASE WHEN success THEN 1 ELSE 0 END), "
+            "sum(evaluated) FROM raw._validation_runs "
+            "WHERE run_id = (SELECT max(run_id) FROM raw._validation_runs) "
+            "GROUP BY boundary ORDER BY boundary DESC"
         )
-    print("\nraw layer (rows loaded / quarantined):")
-    for source, loaded, quarantined in loads:
-        print(f"  {source:<8} {loaded:>10,} / {quarantined:,}")
+    print("\nraw layer (rows now; bad records quarantined by source):")
+    for table, rows in tables.items():
+        print(f"  raw.{table:<22} {rows:>10,}")
+    print("  quarantined: " + ", ".join(f"{s} {n:,}" for s, n in sorted(quarantined.items())))
+    print("\nGreat Expectations gates of the night:")
+    for boundary, suites, passed, checks in gates:
+        print(f"  {boundary:<6} {passed}/{suites} suites passed ({checks} expectations)")
+    print(f"  Data Docs: {data_docs_dir() / 'index.html'}")
 
+
+RAW = (
+    "crm_accounts",
+    "billing_subscriptions",
+    "billing_invoice_lines",
+    "events",
+    "survey_cancellations",
+    "survey_nps",
+)
 
 SUMMARY_SQL = """
-SELECT strftime(month, '%Y-%m') AS month, customers_end AS customers,
+SELECT substr(CAST(month AS VARCHAR), 1, 7) AS month, customers_end AS customers,
        round(100 * logo_churn_rate, 1) AS logo_churn_pct,
        round(100 * gross_revenue_churn_rate, 1) AS revenue_churn_pct,
        round(100 * net_revenue_retention, 1) AS nrr_pct, mrr_end
@@ -76,6 +95,15 @@ def _print_marts(warehouse_url: str) -> None:
         print(render(columns, rows, "table"))
 
 
+def _print_truth_check(warehouse_url: str, bundle: Path) -> None:
+    from churnhouse.acceptance import compare_published_with_truth
+    from churnhouse.warehouse import Warehouse
+
+    print("\npublished tables against the simulator's truth:")
+    for comparison in compare_published_with_truth(Warehouse(warehouse_url), bundle):
+        print(f"  {comparison.describe(limit=5)}")
+
+
 def main() -> int:
     from churnhouse.runner import run_day
 
@@ -90,6 +118,7 @@ def main() -> int:
         return code
     _print_summary(warehouse)
     _print_marts(warehouse)
+    _print_truth_check(warehouse, bundle)
     print(f"\ndemo finished in {time.monotonic() - started:.0f}s; warehouse: {warehouse}")
     return 0
 

@@ -183,6 +183,7 @@ def _invoke(stage: str, args: list[str], work_dir: Path) -> StageResult:
             "--log-path",
             str(work_dir / "logs"),
             "--quiet",
+            "--no-use-colors",  # task logs and error messages are read as plain text
         ]
     )
     seconds = time.monotonic() - started
