@@ -70,6 +70,15 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _docs(args: argparse.Namespace) -> int:
+    from churnhouse.config import churn_home, warehouse_url
+    from churnhouse.transform import docs
+
+    out = Path(args.out) if args.out else churn_home() / "dbt_docs"
+    print(f"dbt docs: {docs(args.warehouse or warehouse_url(), out)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="churnhouse", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     query.add_argument("--warehouse", default=None, help="DuckDB path or PostgreSQL URL")
     query.set_defaults(func=_query)
+
+    documentation = commands.add_parser(
+        "docs", help="dbt docs generate: the marts, their columns and lineage as static HTML"
+    )
+    documentation.add_argument("--out", default=None, help="folder (default CHURN_HOME/dbt_docs)")
+    documentation.add_argument("--warehouse", default=None, help="default: CHURN_WAREHOUSE")
+    documentation.set_defaults(func=_docs)
     return parser
 
 

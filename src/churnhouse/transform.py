@@ -161,6 +161,24 @@ def build(
     return result
 
 
+def docs(warehouse_url: str, out_dir: Path) -> Path:
+    """`dbt docs generate` against a built warehouse; the static site lands in `out_dir`.
+
+    Open `out_dir/index.html` (it reads manifest.json and catalog.json beside it).
+    """
+    warehouse = Warehouse(warehouse_url)
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = warehouse.writer_lock() if warehouse.kind == "duckdb" else nullcontext()
+    with _BUILD_LOCK, _dbt_environment(warehouse, warehouse_url), lock:
+        try:
+            dbt_args = ["docs", "generate", "--vars", "{marts_schema: analytics}"]
+            _invoke("docs generate", [*dbt_args, "--target-path", str(out_dir)], out_dir)
+        finally:
+            _release_duckdb()
+    return out_dir / "index.html"
+
+
 def _naive_utc(moment: datetime) -> datetime:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
@@ -178,8 +196,7 @@ def _invoke(stage: str, args: list[str], work_dir: Path) -> StageResult:
             str(DBT_PROJECT_DIR),
             "--profiles-dir",
             str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(work_dir / "target"),
+            *([] if "--target-path" in args else ["--target-path", str(work_dir / "target")]),
             "--log-path",
             str(work_dir / "logs"),
             "--quiet",
