@@ -41,8 +41,22 @@ _PARTITION = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
 _SHAPE = (
     '{"message_id":"VARCHAR","type":"VARCHAR","event":"VARCHAR","user_id":"VARCHAR",'
     '"group_id":"VARCHAR","timestamp":"VARCHAR","received_at":"VARCHAR",'
-    '"context":{"traits":{"email":"VARCHAR"}},"properties":"JSON"}'
+    '"context":"JSON","properties":"JSON"}'
 )
+_CONTRACT_KEYS = (
+    "'message_id', 'type', 'event', 'user_id', 'group_id', 'timestamp', 'received_at', "
+    "'context', 'properties'"
+)
+# The whole line is kept only when it holds something the columns do not (a key beyond
+# the contract, a context beyond traits.email): nothing is lost, and the common line is
+# not written twice (writing every line again took 40% of the load).
+_RAW_WHEN_BEYOND_CONTRACT = f"""
+CASE
+    WHEN len(list_filter(json_keys(line), lambda k: k NOT IN ({_CONTRACT_KEYS}))) > 0
+      OR (e.context IS NOT NULL AND (json_keys(e.context) <> ['traits']
+                                     OR json_keys(e.context, '$.traits') <> ['email']))
+    THEN line
+END"""
 
 _LINES_SQL = """
 CREATE TEMP TABLE raw_lines AS
@@ -194,9 +208,9 @@ def _create_good_rows_view(con, staged: str, run: RunInfo) -> None:
                timezone('UTC', event_tz) AS event_at,
                timezone('UTC', received_tz) AS received_at,
                e.timestamp AS timestamp_raw,
-               e.context.traits.email AS email,
+               json_extract_string(e.context, '$.traits.email') AS email,
                e.properties::VARCHAR AS properties,
-               line AS raw,
+               {_RAW_WHEN_BEYOND_CONTRACT} AS raw,
                dt,
                relative AS file,
                row_id - first_row AS line,
