@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
@@ -34,7 +35,7 @@ test: $(STAMP) services
 
 ## Speed and memory targets at a bigger scale (ratios against in-process baselines).
 bench: $(STAMP)
-	$(BIN)/python -m churnhouse.bench
+	$(BIN)/python -m churnhouse.bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests dags
