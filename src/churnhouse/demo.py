@@ -104,6 +104,13 @@ def _print_truth_check(warehouse_url: str, bundle: Path) -> None:
         print(f"  {comparison.describe(limit=5)}")
 
 
+def print_night(warehouse_url: str, bundle: Path) -> None:
+    """The raw layer, the gates, the last six months, top reasons, and the truth check."""
+    _print_summary(warehouse_url)
+    _print_marts(warehouse_url)
+    _print_truth_check(warehouse_url, bundle)
+
+
 def main() -> int:
     from churnhouse.runner import run_day
 
@@ -116,9 +123,7 @@ def main() -> int:
     code = run_day(day, {"CHURN_BUNDLE": str(bundle), "CHURN_WAREHOUSE": warehouse})
     if code != 0:
         return code
-    _print_summary(warehouse)
-    _print_marts(warehouse)
-    _print_truth_check(warehouse, bundle)
+    print_night(warehouse, bundle)
     print(f"\ndemo finished in {time.monotonic() - started:.0f}s; warehouse: {warehouse}")
     return 0
 

@@ -155,12 +155,20 @@ def test_first_night_into_postgres_equals_duckdb(
     assert quarantine_counts(postgres_url) == quarantine_counts(first_night)
 
 
-def test_the_simulated_company_quarantines_exactly_the_injected_mess(
-    tmp_path, airflow_home, simulated
+def test_the_simulated_company_quarantines_the_injected_mess_and_publishes_the_truth(
+    tmp_path, airflow_home, simulated, capsys
 ):
+    from churnhouse import demo
+
     warehouse = str(tmp_path / "warehouse.duckdb")
     run_night(SIMULATED_LAST_DAY, warehouse, simulated, tmp_path / "home", airflow_home)
     assert quarantine_counts(warehouse) == truth_bad_input(simulated)
+    capsys.readouterr()
+    demo.print_night(warehouse, simulated)  # what `make demo` prints after its night
+    printed = capsys.readouterr().out
+    assert "raw    6/6 suites passed" in printed and "marts  4/4 suites passed" in printed
+    assert "churn_monthly: " in printed and "churn_events: " in printed
+    assert printed.count("in the truth, all equal") == 2, printed
 
 
 def test_billing_over_the_api_with_faults_and_no_secret_in_logs_or_xcom(
