@@ -28,10 +28,10 @@ def _peak_rss_mib() -> float:
 
 
 def _baseline_events_rows_per_second(events_root: Path) -> tuple[int, float]:
-    import duckdb
+    from churnhouse.warehouse import open_duckdb
 
     files = sorted(str(p) for p in events_root.glob("dt=*/*.jsonl.gz"))
-    con = duckdb.connect(str(events_root.parent / "baseline.duckdb"))
+    con = open_duckdb(events_root.parent / "baseline.duckdb")  # the warehouse's memory limit
     started = time.monotonic()
     con.execute(
         "CREATE OR REPLACE TABLE events AS SELECT * FROM "

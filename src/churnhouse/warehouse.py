@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -117,6 +118,23 @@ def _arrow_to_csv(data: pa.Table) -> io.BytesIO:
     return buffer
 
 
+def duckdb_memory_limit() -> str:
+    """`CHURN_DUCKDB_MEMORY_LIMIT` (default 4GB): DuckDB spills beyond it to `<file>.tmp/`.
+
+    Without a limit DuckDB may take 80% of the machine's memory for one night's load.
+    """
+    return os.environ.get("CHURN_DUCKDB_MEMORY_LIMIT", "4GB")
+
+
+def open_duckdb(path: Path):
+    """A read-write connection to the warehouse file, in UTC, within the memory limit."""
+    import duckdb
+
+    connection = duckdb.connect(str(path), config={"memory_limit": duckdb_memory_limit()})
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection
+
+
 class Warehouse:
     """A configured warehouse; `transaction()` opens it for one unit of work."""
 
@@ -141,14 +159,12 @@ class Warehouse:
     @contextmanager
     def connection(self) -> Iterator[Any]:
         """A plain DuckDB connection (no transaction opened) under the writer lock."""
-        import duckdb
 
         if self.kind != "duckdb":
             raise TypeError("connection() is for DuckDB warehouses; use transaction()")
         with self.writer_lock():
-            connection = duckdb.connect(str(self.path))
+            connection = open_duckdb(self.path)
             try:
-                connection.execute("SET TimeZone = 'UTC'")
                 yield connection
             finally:
                 connection.close()
@@ -165,11 +181,9 @@ class Warehouse:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     def _duckdb_transaction(self) -> Iterator[Transaction]:
-        import duckdb
 
-        connection = duckdb.connect(str(self.path))
+        connection = open_duckdb(self.path)
         try:
-            connection.execute("SET TimeZone = 'UTC'")
             connection.execute("BEGIN TRANSACTION")
             try:
                 yield Transaction("duckdb", connection)
