@@ -38,7 +38,9 @@ class RawTable:
     name: str
     columns: dict[str, str]
     key: tuple[str, ...]
-    merge: str = "replace"  # replace | keep_lowest | keep_highest (on column `_pick`)
+    merge: str = "replace"  # replace | keep_lowest | keep_highest (on the `pick` columns)
+    # Compared as a row when two copies of a key meet: (file, line) for events.
+    pick: tuple[str, ...] = ("_pick",)
     # Replaced with their parent: a child's first key column holds the parent's key.
     children: tuple[RawTable, ...] = field(default=())
 
@@ -190,7 +192,10 @@ def merge_staged(tx: Transaction, table: RawTable, staged: str) -> None:
         )
         tx.execute(f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {staged}")
         return
-    better = "s._pick < t._pick" if table.merge == "keep_lowest" else "s._pick > t._pick"
+    staged_pick = ", ".join(f"s.{column}" for column in table.pick)
+    target_pick = ", ".join(f"t.{column}" for column in table.pick)
+    order = "<" if table.merge == "keep_lowest" else ">"
+    better = f"({staged_pick}) {order} ({target_pick})"
     tx.execute(
         f"DELETE FROM {target} AS t WHERE EXISTS "
         f"(SELECT 1 FROM {staged} AS s WHERE {match} AND {better})"

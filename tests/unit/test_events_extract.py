@@ -65,31 +65,28 @@ def test_good_rows_are_deduplicated_and_in_utc(events_root):
     assert rows["m5"]["email"] == "A@B.com" and rows["m5"]["group_id"] is None
 
 
-def test_the_whole_line_is_kept_when_it_holds_more_than_the_columns(tmp_path):
+def test_nothing_of_a_line_is_lost_and_the_common_line_is_not_stored_twice(tmp_path):
     import json
 
-    beyond = [
-        track("new_key", "2024-09-01T00:00:00Z", campaign="spring"),
-        '{"message_id": "more_traits", "type": "identify", "timestamp": "2024-09-01T00:00:00Z", '
-        '"context": {"traits": {"email": "a@b.io", "plan": "pro"}}}',
-        '{"message_id": "more_context", "type": "identify", "timestamp": "2024-09-01T00:00:00Z", '
-        '"context": {"ip": "10.0.0.1", "traits": {"email": "a@b.io"}}}',
-    ]
-    plain = [
+    new_key = track("new_key", "2024-09-01T00:00:00Z", campaign="spring")
+    lines = [
+        new_key,
+        '{"message_id": "rich_context", "type": "identify", "timestamp": "2024-09-01T00:00:00Z", '
+        '"context": {"ip": "10.0.0.1", "traits": {"email": "a@b.io", "plan": "pro"}}}',
         track("plain", "2024-09-01T00:00:00Z", properties={"feature": "export"}),
-        '{"message_id": "plain_identify", "type": "identify", "timestamp": '
-        '"2024-09-01T00:00:00Z", "context": {"traits": {"email": "a@b.io"}}}',
     ]
-    write_partition(tmp_path / "events", "2024-09-01", beyond + plain)
+    write_partition(tmp_path / "events", "2024-09-01", lines)
     rows, bad = read_events(str(tmp_path / "events"), None, date(2024, 9, 2), RUN)
-    raw = {row["message_id"]: row["raw"] for row in rows.to_pylist()}
+    rows = {row["message_id"]: row for row in rows.to_pylist()}
     assert bad == []
-    assert {key: json.loads(raw[key]) for key in ("new_key", "more_traits", "more_context")} == {
-        json.loads(line)["message_id"]: json.loads(line) for line in beyond
+    assert json.loads(rows["new_key"]["raw"]) == json.loads(new_key), "a key beyond the contract"
+    assert rows["rich_context"]["raw"] is None and rows["plain"]["raw"] is None
+    assert json.loads(rows["rich_context"]["context"]) == {
+        "ip": "10.0.0.1",
+        "traits": {"email": "a@b.io", "plan": "pro"},
     }
-    assert raw["plain"] is None and raw["plain_identify"] is None, "the columns hold it all"
-    emails = {row["message_id"]: row["email"] for row in rows.to_pylist()}
-    assert emails["plain_identify"] == emails["more_context"] == "a@b.io"
+    assert rows["rich_context"]["email"] == "a@b.io"
+    assert json.loads(rows["plain"]["properties"]) == {"feature": "export"}
 
 
 def test_every_bad_line_is_quarantined_with_location_and_reason(events_root):
