@@ -207,8 +207,9 @@ def _create_good_rows_view(con, staged: str, run: RunInfo) -> None:
         f"""
         CREATE OR REPLACE TEMP VIEW {staged} AS
         SELECT e.message_id, e.type, e.event, e.user_id, nullif(e.group_id, '') AS group_id,
-               timezone('UTC', event_tz) AS event_at,
-               timezone('UTC', received_tz) AS received_at,
+               -- UTC wall time from the instant; cheaper than timezone('UTC', ...) (ICU)
+               make_timestamp(epoch_us(event_tz)) AS event_at,
+               make_timestamp(epoch_us(received_tz)) AS received_at,
                e.timestamp AS timestamp_raw,
                json_extract_string(e.context, '$.traits.email') AS email,
                e.context::VARCHAR AS context,
