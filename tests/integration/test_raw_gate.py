@@ -53,6 +53,45 @@ def test_a_sudden_volume_drop_fails_the_gate_loudly(warehouse, tmp_path):
     assert recorded == [("raw_events", True), ("volume_events", False)]
 
 
+def weekday_company(root, saturday_tonight: int) -> None:
+    """Four weeks of a B2B product: 100 events on weekdays, 20 on weekends, then tonight
+    (Saturday 2024-09-28) with `saturday_tonight` events."""
+    for offset in range(28, -1, -1):
+        day = datetime(2024, 9, 28) - timedelta(days=offset)
+        volume = saturday_tonight if offset == 0 else (20 if day.weekday() >= 5 else 100)
+        stamp = f"{day:%Y-%m-%d}T10:00:00Z"
+        write_partition(
+            root, f"{day:%Y-%m-%d}", [track(f"{day:%m%d}-{i}", stamp) for i in range(volume)]
+        )
+
+
+@pytest.mark.parametrize(("tonight", "passes"), [(19, True), (6, False)])
+def test_a_weekend_is_held_against_the_weekends_before_it(warehouse, tmp_path, tonight, passes):
+    root = tmp_path / "events"
+    weekday_company(root, saturday_tonight=tonight)
+    sources = Sources(crm_url="", billing_url="", events_uri=str(root), surveys_uri="")
+    saturday = RunInfo("saturday", datetime(2024, 9, 28), datetime(2024, 9, 29))
+    ingest("events", saturday, sources, warehouse)  # the first run: the whole history
+    if passes:  # 19 is under half the trailing 7 days' median (100), near the Saturdays' 20
+        run_raw_gate(warehouse, "events", saturday)
+    else:
+        with pytest.raises(GateFailed, match="rows_tonight"):
+            run_raw_gate(warehouse, "events", saturday)
+
+
+def test_the_usual_volume_falls_back_to_the_trailing_days_without_weekly_history():
+    from churnhouse.validation import usual_volume
+
+    assert usual_volume([20, 22, 0, 18], [100] * 7) == (
+        20,
+        "median of the same weekday over 3 weeks",
+    )
+    assert usual_volume([0, 0, 0, 40], [100, 100, 0, 0, 100, 100, 100]) == (
+        100,
+        "median of the trailing 7 days",
+    )
+
+
 def test_null_keys_in_a_crm_batch_are_named_with_offending_rows(warehouse, tmp_path):
     import sqlalchemy as sa
 

@@ -27,8 +27,11 @@ from churnhouse.warehouse import Warehouse, checked_identifier
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[3] / "expectations"
 VALIDATION_RUNS = f"{RAW_SCHEMA}._validation_runs"
-VOLUME_FLOOR = 0.5  # a night below half the trailing median volume fails loudly
+VOLUME_FLOOR = 0.5  # a night below half its usual volume fails loudly
 TRAILING_DAYS = 7
+# "Usual" is the median of the same weekday over the last weeks when at least two of
+# them have data (B2B usage dips at weekends), else of the trailing days.
+SAME_WEEKDAY_WEEKS = 4
 _SAFE_RUN_ID = re.compile(r"^[A-Za-z0-9_:.+\-]{1,250}$")
 
 
@@ -204,12 +207,14 @@ def _sqlalchemy_url(url: str) -> str:
     return re.sub(r"^postgres(ql)?(\+psycopg2)?://", "postgresql+psycopg2://", url)
 
 
-def _daily_counts(warehouse: Warehouse, table: str, column: str, run: RunInfo) -> list[int]:
-    """Rows per interval-length day: tonight first, then the trailing days."""
+def _counts_back(
+    warehouse: Warehouse, table: str, column: str, run: RunInfo, backs: list[int]
+) -> list[int]:
+    """Rows per interval-length period, `back` periods before tonight's, for each of `backs`."""
     length = run.interval_end - run.interval_start
     counts = []
     with warehouse.transaction() as tx:
-        for back in range(TRAILING_DAYS + 1):
+        for back in backs:
             start = run.interval_start - back * length
             counts.append(
                 tx.fetchone(
@@ -220,20 +225,31 @@ def _daily_counts(warehouse: Warehouse, table: str, column: str, run: RunInfo) -
     return counts
 
 
+def usual_volume(same_weekday: list[int], trailing: list[int]) -> tuple[float, str]:
+    """The volume a night is held against, and in words what it was taken from."""
+    weeks = [count for count in same_weekday if count > 0]
+    if len(weeks) >= 2:
+        return statistics.median(weeks), f"median of the same weekday over {len(weeks)} weeks"
+    return statistics.median(trailing), f"median of the trailing {len(trailing)} days"
+
+
 def _volume_outcome(gx, context, warehouse: Warehouse, module: ModuleType, run: RunInfo):
-    """Tonight's rows against the median of the trailing days (None when there is no baseline)."""
+    """Tonight's rows against the usual volume (None when there is no history yet)."""
     column = getattr(module, "VOLUME_COLUMN", None)
     if column is None:
         return None
     schema, table = module.TABLE.split(".")
     qualified = f"{checked_identifier(schema)}.{checked_identifier(table)}"
-    tonight, *trailing = _daily_counts(warehouse, qualified, checked_identifier(column), run)
-    usual = statistics.median(trailing)
+    daily = run.interval_end - run.interval_start == timedelta(days=1)
+    weekly_backs = [7 * week for week in range(1, SAME_WEEKDAY_WEEKS + 1)] if daily else []
+    backs = [0, *range(1, TRAILING_DAYS + 1), *weekly_backs]
+    tonight, *history = _counts_back(warehouse, qualified, checked_identifier(column), run, backs)
+    usual, basis = usual_volume(history[TRAILING_DAYS:], history[:TRAILING_DAYS])
     if usual == 0:
         return None
     import pandas as pd
 
-    frame = pd.DataFrame({"rows_tonight": [tonight], "trailing_median": [usual]})
+    frame = pd.DataFrame({"rows_tonight": [tonight], "usual_rows": [usual], "basis": [basis]})
     name = f"volume_{table}"
     data = context.data_sources.add_or_update_pandas(f"{name}_source")
     definition = data.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
