@@ -1,4 +1,8 @@
-"""churn_nightly: land the four sources in the raw layer for one day's interval.
+"""churn_nightly: one day's interval, from the four sources to the published churn tables.
+
+extract (per source, raw Assets) -> raw gate -> dbt build into the audit schema ->
+marts gate -> publish all marts at once (one Asset per mart). A failed gate fails
+the run and leaves yesterday's published tables as they were.
 
 This file only wires tasks; each task body is one call into the `churnhouse`
 package. Nothing at module level reads settings or opens a connection.
