@@ -55,7 +55,7 @@ _BEYOND_CONTRACT = f"len(list_filter(json_keys(line), lambda k: k NOT IN ({_CONT
 
 _LINES_SQL = """
 CREATE TEMP TABLE raw_lines AS
-SELECT filename AS file_path, line, json_valid(line) AND ltrim(line)[1] = '{' AS is_object
+SELECT hash(filename) AS file_hash, line, json_valid(line) AND ltrim(line)[1] = '{' AS is_object
 FROM read_csv(?, columns = {'line': 'VARCHAR'}, delim = chr(31), quote = '', escape = '',
               header = false, filename = true, auto_detect = false, strict_mode = false)
 """
@@ -63,26 +63,30 @@ FROM read_csv(?, columns = {'line': 'VARCHAR'}, delim = chr(31), quote = '', esc
 # Line numbers: a table's rowid follows file order; the first rowid of each file is line 1.
 # Per file, once: its first row (line numbers) and its name from the partition on
 # (`dt=2024-09-01/part-0000.jsonl.gz`, whatever the root), and the partition's day.
+# Rows carry a hash of their file's path, not the path (12M copies of it cost seconds).
 _FILE_STARTS_SQL = """
 CREATE TEMP TABLE file_starts AS
-SELECT file_path, first_row, relative,
-       CAST(regexp_extract(relative, 'dt=(\\d{4}-\\d{2}-\\d{2})', 1) AS DATE) AS dt
-FROM (
-    SELECT file_path, min(rowid) - 1 AS first_row,
+WITH listed AS (
+    SELECT file_path, hash(file_path) AS file_hash,
            regexp_extract(file_path, '(dt=[^/]+/[^/]+)$', 1) AS relative
-    FROM raw_lines GROUP BY file_path
+    FROM unnest(?) AS files(file_path)
+), starts AS (
+    SELECT file_hash, min(rowid) - 1 AS first_row FROM raw_lines GROUP BY file_hash
 )
+SELECT file_hash, file_path, first_row, relative,
+       CAST(regexp_extract(relative, 'dt=(\\d{4}-\\d{2}-\\d{2})', 1) AS DATE) AS dt
+FROM starts LEFT JOIN listed USING (file_hash)
 """
 
 _CLASSIFY_SQL = f"""
 CREATE TEMP TABLE classified AS
 WITH objects AS (
-    SELECT rowid AS row_id, file_path, line, json_transform(line, '{_SHAPE}') AS e
+    SELECT rowid AS row_id, file_hash, line, json_transform(line, '{_SHAPE}') AS e
     FROM raw_lines WHERE is_object
 ), shredded AS (
     SELECT *, try_cast(e.timestamp AS TIMESTAMPTZ) AS event_tz FROM objects
 ), checked AS (
-    SELECT row_id, file_path, line, e, e.message_id AS message_id, event_tz,
+    SELECT row_id, file_hash, line, e, e.message_id AS message_id, event_tz,
            try_cast(e.received_at AS TIMESTAMPTZ) AS received_tz,
            CASE
                WHEN e.message_id IS NULL OR e.message_id = ''
@@ -96,12 +100,12 @@ WITH objects AS (
            END AS reason
     FROM shredded
 )
-SELECT row_id, file_path,
+SELECT row_id, file_hash,
        CASE WHEN reason IS NOT NULL OR {_BEYOND_CONTRACT} THEN line END AS line,
        e, message_id, event_tz, received_tz, reason
 FROM checked
 UNION ALL
-SELECT rowid, file_path, line, NULL, NULL, NULL, NULL,
+SELECT rowid, file_hash, line, NULL, NULL, NULL, NULL,
        CASE WHEN json_valid(line) THEN 'not a JSON object' ELSE 'invalid JSON' END
 FROM raw_lines WHERE NOT is_object AND trim(line) <> ''
 """
@@ -165,7 +169,8 @@ def fill(con, staged: str, *, files: list[str], filesystem, run: RunInfo) -> lis
     con.execute("SET preserve_insertion_order = true")  # rowid must follow file order here
     con.execute(_LINES_SQL, [files])
     con.execute("SET preserve_insertion_order = false")  # the rest may run in any order
-    con.execute(_FILE_STARTS_SQL)
+    con.execute(_FILE_STARTS_SQL, [files])
+    _check_every_file_is_known(con, len(files))
     con.execute(_CLASSIFY_SQL)
     _create_good_rows_view(con, staged, run)
     return _bad_rows(con)
@@ -192,7 +197,7 @@ def _mark_later_copies(con) -> None:
             SELECT hash(message_id) AS id_hash FROM classified WHERE reason IS NULL
             GROUP BY 1 HAVING count(*) > 1
         )
-        SELECT row_id FROM classified
+        SELECT row_id FROM classified JOIN file_starts USING (file_hash)
         WHERE reason IS NULL AND hash(message_id) IN (SELECT id_hash FROM repeated)
         QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY file_path, row_id) > 1
         """
@@ -220,17 +225,30 @@ def _create_good_rows_view(con, staged: str, run: RunInfo) -> None:
                row_id - first_row AS line,
                '{SOURCE}' AS _source, '{run_id}' AS _run_id,
                timezone('UTC', now())::TIMESTAMP AS _loaded_at
-        FROM classified JOIN file_starts USING (file_path)
+        FROM classified JOIN file_starts USING (file_hash)
         WHERE reason IS NULL
           AND row_id NOT IN (SELECT row_id FROM later_copies)
         """
     )
 
 
+def _check_every_file_is_known(con, files: int) -> None:
+    """Each file that gave lines is exactly one listed file (else lines would be mislabelled)."""
+    read, distinct, unlisted = con.execute(
+        "SELECT count(*), count(DISTINCT file_hash), count(*) FILTER (WHERE file_path IS NULL) "
+        "FROM file_starts"
+    ).fetchone()
+    if read != distinct or unlisted or read > files:
+        raise RuntimeError(
+            f"events: {files} files listed, {read} read, {distinct} distinct path hashes, "
+            f"{unlisted} unlisted: cannot tell the lines of each file apart"
+        )
+
+
 def _bad_rows(con) -> list[dict]:
     rows = con.execute(
         "SELECT relative || ':' || (row_id - first_row), line, reason "
-        "FROM classified JOIN file_starts USING (file_path) "
+        "FROM classified JOIN file_starts USING (file_hash) "
         "WHERE reason IS NOT NULL ORDER BY file_path, row_id"
     ).fetchall()
     return [
