@@ -62,11 +62,12 @@ RAW = (
     "survey_nps",
 )
 
+# Portable SQL: the same summary reads DuckDB's published file or PostgreSQL's schema.
 SUMMARY_SQL = """
 SELECT substr(CAST(month AS VARCHAR), 1, 7) AS month, customers_end AS customers,
-       round(100 * logo_churn_rate, 1) AS logo_churn_pct,
-       round(100 * gross_revenue_churn_rate, 1) AS revenue_churn_pct,
-       round(100 * net_revenue_retention, 1) AS nrr_pct, mrr_end
+       CAST(100 * logo_churn_rate AS NUMERIC(7, 1)) AS logo_churn_pct,
+       CAST(100 * gross_revenue_churn_rate AS NUMERIC(7, 1)) AS revenue_churn_pct,
+       CAST(100 * net_revenue_retention AS NUMERIC(7, 1)) AS nrr_pct, mrr_end
 FROM churn_monthly WHERE segment = 'all' AND region = 'all'
 ORDER BY month DESC LIMIT 6
 """

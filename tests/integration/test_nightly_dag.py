@@ -146,13 +146,22 @@ def test_nightly_runs_equal_one_first_run_and_a_rerun_changes_nothing(
 
 @pytest.mark.postgres
 def test_first_night_into_postgres_equals_duckdb(
-    first_night, tmp_path, airflow_home, bundle, postgres_url
+    first_night, tmp_path, airflow_home, bundle, postgres_url, capsys
 ):
     run_night(LAST_DAY, postgres_url, bundle, tmp_path / "home", airflow_home)
     duck_counts = {t: rows for t, (rows, _) in raw_fingerprints(first_night).items()}
     pg_counts = {t: rows for t, (rows, _) in raw_fingerprints(postgres_url).items()}
     assert pg_counts == duck_counts
     assert quarantine_counts(postgres_url) == quarantine_counts(first_night)
+    from churnhouse import demo
+
+    printed = {}
+    for url in (first_night, postgres_url):  # the demo's summary is portable SQL
+        capsys.readouterr()
+        demo._print_marts(url)
+        printed[url] = capsys.readouterr().out
+    assert "last 6 months" in printed[postgres_url] and "top reasons" in printed[postgres_url]
+    assert printed[postgres_url] == printed[first_night]
 
 
 def test_the_simulated_company_quarantines_the_injected_mess_and_publishes_the_truth(
