@@ -14,6 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from churnhouse.simulator.truth import COUNTS as MONTHLY_COUNTS
+from churnhouse.simulator.truth import MONEY as MONTHLY_MONEY
 from churnhouse.warehouse import Warehouse, checked_identifier
 
 Fetch = Callable[[str], list[tuple]]  # SQL with a `{schema}` prefix placeholder → rows
@@ -22,22 +24,6 @@ RATE_TOLERANCE = 1e-9
 CENT = Decimal("0.01")
 
 MONTHLY_KEY = ("month", "segment", "region")
-MONTHLY_COUNTS = (
-    "customers_start",
-    "new_customers",
-    "reactivated_customers",
-    "churned_customers",
-    "customers_end",
-)
-MONTHLY_MONEY = (
-    "mrr_start",
-    "new_mrr",
-    "reactivation_mrr",
-    "expansion_mrr",
-    "contraction_mrr",
-    "churned_mrr",
-    "mrr_end",
-)
 MONTHLY_RATES = ("logo_churn_rate", "gross_revenue_churn_rate", "net_revenue_retention")
 
 EVENTS_KEY = ("customer_key", "churned_at")
