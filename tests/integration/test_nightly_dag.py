@@ -142,6 +142,12 @@ def test_nightly_runs_equal_one_first_run_and_a_rerun_changes_nothing(
     assert raw_fingerprints(nightly) == raw_fingerprints(first_night)
     run_night(LAST_DAY, nightly, bundle, tmp_path / "home", airflow_home)
     assert raw_fingerprints(nightly) == raw_fingerprints(first_night)
+    nightly_marts, first_marts = (
+        published_fingerprints(nightly),
+        published_fingerprints(first_night),
+    )
+    assert nightly_marts.pop("_publication") != first_marts.pop("_publication"), "other runs"
+    assert nightly_marts == first_marts, "the same published marts, night by night or at once"
 
 
 @pytest.mark.postgres
