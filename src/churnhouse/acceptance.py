@@ -2,7 +2,7 @@
 
 The simulator writes `truth/churn_monthly.csv` and `truth/churn_events.csv` from what
 it generated; the pipeline must reproduce them exactly: counts equal, rates within
-1e-9, money to the cent. `differences()` lists every disagreement in words.
+1e-9, money to the cent. Each `Comparison` lists every disagreement in words.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from churnhouse.simulator.truth import CHURN_COLUMNS
 from churnhouse.simulator.truth import COUNTS as MONTHLY_COUNTS
 from churnhouse.simulator.truth import MONEY as MONTHLY_MONEY
 from churnhouse.warehouse import Warehouse, checked_identifier
@@ -27,17 +28,13 @@ MONTHLY_KEY = ("month", "segment", "region")
 MONTHLY_RATES = ("logo_churn_rate", "gross_revenue_churn_rate", "net_revenue_retention")
 
 EVENTS_KEY = ("customer_key", "churned_at")
-EVENTS_EXACT = (
-    "cancel_requested_at",
-    "churn_type",
-    "tenure_days",
-    "last_active_at",
-    "nps_last",
-    "reason_category",
-    "archetype",
-    "is_influenceable",
-)
 EVENTS_MONEY = ("mrr_lost",)
+# The source ids beside the customer key are how the truth names it, not a churn fact.
+EVENTS_EXACT = tuple(
+    column
+    for column in CHURN_COLUMNS
+    if column not in (*EVENTS_KEY, *EVENTS_MONEY, "crm_account_id", "billing_customer_id")
+)
 
 
 @dataclass

@@ -5,18 +5,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from churnhouse.config import churn_home
 
 DEMO = {"customers": 300, "months": 12, "start": "2024-01", "seed": 7}
-
-
-def _months_after(start: str, months: int) -> date:
-    year, month = map(int, start.split("-"))
-    index = year * 12 + (month - 1) + months
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def _ensure_bundle(bundle: Path) -> None:
@@ -28,6 +22,16 @@ def _ensure_bundle(bundle: Path) -> None:
         return
     summary = simulate(out=bundle, crm_url=None, **DEMO)
     print(summary.describe())
+
+
+RAW = (
+    "crm_accounts",
+    "billing_subscriptions",
+    "billing_invoice_lines",
+    "events",
+    "survey_cancellations",
+    "survey_nps",
+)
 
 
 def _print_summary(warehouse_url: str) -> None:
@@ -52,15 +56,6 @@ def _print_summary(warehouse_url: str) -> None:
         print(f"  {boundary:<6} {passed}/{suites} suites passed ({checks} expectations)")
     print(f"  Data Docs: {data_docs_dir() / 'index.html'}")
 
-
-RAW = (
-    "crm_accounts",
-    "billing_subscriptions",
-    "billing_invoice_lines",
-    "events",
-    "survey_cancellations",
-    "survey_nps",
-)
 
 # Portable SQL: the same summary reads DuckDB's published file or PostgreSQL's schema.
 SUMMARY_SQL = """
@@ -114,13 +109,14 @@ def print_night(warehouse_url: str, bundle: Path) -> None:
 
 def main() -> int:
     from churnhouse.runner import run_day
+    from churnhouse.simulator import bundle_as_of
 
     started = time.monotonic()
     home = churn_home()
     bundle = home / "demo-bundle"
     warehouse = os.environ.get("CHURN_WAREHOUSE") or str(home / "warehouse.duckdb")
     _ensure_bundle(bundle)
-    day = _months_after(DEMO["start"], DEMO["months"]) - timedelta(days=1)
+    day = (bundle_as_of(bundle) - timedelta(days=1)).date()
     code = run_day(day, {"CHURN_BUNDLE": str(bundle), "CHURN_WAREHOUSE": warehouse})
     if code != 0:
         return code

@@ -122,7 +122,7 @@ def ingest(
 def ingest_bundle_once(
     sources: Sources, warehouse: Warehouse, as_of: datetime
 ) -> dict[str, LoadResult]:
-    """All four sources for the day ending at `as_of`, outside Airflow (bench, acceptance).
+    """All four sources for the day ending at `as_of`, outside Airflow (the acceptance tests).
 
     On an empty warehouse this takes the whole history up to `as_of`.
     """

@@ -146,16 +146,12 @@ def build(
             ],
         ),
     ]
-    lock = warehouse.writer_lock() if warehouse.kind == "duckdb" else nullcontext()
     work_dir = Path(tempfile.mkdtemp(prefix="churnhouse-dbt-"))
-    with _BUILD_LOCK, _dbt_environment(warehouse, warehouse_url), lock:
-        try:
-            for stage, args in stages:
-                stage_result = _invoke(stage, args, work_dir)
-                print(stage_result.describe(), flush=True)
-                result.stages.append(stage_result)
-        finally:
-            _release_duckdb()
+    with _dbt_session(warehouse, warehouse_url):
+        for stage, args in stages:
+            stage_result = _invoke(stage, args, work_dir)
+            print(stage_result.describe(), flush=True)
+            result.stages.append(stage_result)
     shutil.rmtree(work_dir, ignore_errors=True)
     result.seconds = time.monotonic() - started
     return result
@@ -169,14 +165,22 @@ def docs(warehouse_url: str, out_dir: Path) -> Path:
     warehouse = Warehouse(warehouse_url)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    with _dbt_session(warehouse, warehouse_url):
+        args = ["docs", "generate", "--vars", "{marts_schema: analytics}"]
+        _invoke("docs generate", args, out_dir, target_dir=out_dir)
+    return out_dir / "index.html"
+
+
+@contextmanager
+def _dbt_session(warehouse: Warehouse, url: str) -> Iterator[None]:
+    """One dbt use of the warehouse: this process's only one, its settings, the file lock,
+    and DuckDB released afterwards for the next process."""
     lock = warehouse.writer_lock() if warehouse.kind == "duckdb" else nullcontext()
-    with _BUILD_LOCK, _dbt_environment(warehouse, warehouse_url), lock:
+    with _BUILD_LOCK, _dbt_environment(warehouse, url), lock:
         try:
-            dbt_args = ["docs", "generate", "--vars", "{marts_schema: analytics}"]
-            _invoke("docs generate", [*dbt_args, "--target-path", str(out_dir)], out_dir)
+            yield
         finally:
             _release_duckdb()
-    return out_dir / "index.html"
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -185,7 +189,9 @@ def _naive_utc(moment: datetime) -> datetime:
     return moment
 
 
-def _invoke(stage: str, args: list[str], work_dir: Path) -> StageResult:
+def _invoke(
+    stage: str, args: list[str], work_dir: Path, target_dir: Path | None = None
+) -> StageResult:
     from dbt.cli.main import dbtRunner
 
     started = time.monotonic()
@@ -196,7 +202,8 @@ def _invoke(stage: str, args: list[str], work_dir: Path) -> StageResult:
             str(DBT_PROJECT_DIR),
             "--profiles-dir",
             str(DBT_PROJECT_DIR),
-            *([] if "--target-path" in args else ["--target-path", str(work_dir / "target")]),
+            "--target-path",
+            str(target_dir or work_dir / "target"),
             "--log-path",
             str(work_dir / "logs"),
             "--quiet",

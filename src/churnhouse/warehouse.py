@@ -159,7 +159,6 @@ class Warehouse:
     @contextmanager
     def connection(self) -> Iterator[Any]:
         """A plain DuckDB connection (no transaction opened) under the writer lock."""
-
         if self.kind != "duckdb":
             raise TypeError("connection() is for DuckDB warehouses; use transaction()")
         with self.writer_lock():
@@ -181,7 +180,6 @@ class Warehouse:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     def _duckdb_transaction(self) -> Iterator[Transaction]:
-
         connection = open_duckdb(self.path)
         try:
             connection.execute("BEGIN TRANSACTION")

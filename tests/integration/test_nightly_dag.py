@@ -230,24 +230,24 @@ def test_billing_over_the_api_with_faults_and_no_secret_in_logs_or_xcom(
     assert "rows_loaded" in xcoms and KEY not in xcoms
 
 
-def published_run_ids(warehouse: str) -> set[str]:
+def published_file(warehouse: str):
+    """The published DuckDB file, opened read-only as a BI tool opens it."""
     import duckdb
 
     from churnhouse.publish import published_path
 
-    path = published_path(Warehouse(warehouse))
-    with duckdb.connect(str(path), read_only=True) as con:
+    return duckdb.connect(str(published_path(Warehouse(warehouse))), read_only=True)
+
+
+def published_run_ids(warehouse: str) -> set[str]:
+    with published_file(warehouse) as con:
         return {
             row[0] for row in con.execute("SELECT run_id FROM analytics._publication").fetchall()
         }
 
 
 def test_the_first_night_publishes_the_marts(first_night):
-    import duckdb
-
-    from churnhouse.publish import published_path
-
-    with duckdb.connect(str(published_path(Warehouse(first_night))), read_only=True) as con:
+    with published_file(first_night) as con:
         tables = {
             row[0]
             for row in con.execute(
@@ -261,12 +261,7 @@ def test_the_first_night_publishes_the_marts(first_night):
 
 def published_fingerprints(warehouse: str) -> dict[str, tuple[int, int]]:
     """Rows and an order-independent checksum of every published table, read as a BI tool would."""
-    import duckdb
-
-    from churnhouse.publish import published_path
-
-    path = published_path(Warehouse(warehouse))
-    with duckdb.connect(str(path), read_only=True) as con:
+    with published_file(warehouse) as con:
         tables = [
             row[0]
             for row in con.execute(

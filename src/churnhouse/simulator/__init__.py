@@ -23,6 +23,7 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from churnhouse.simulator.chunk import ChunkResult, Settings, build_chunk
@@ -226,6 +227,16 @@ def _write_csv(path: Path, header, rows) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def bundle_as_of(bundle: Path) -> datetime:
+    """The as_of a simulated bundle's truth is computed at (naive UTC), from its summary.
+
+    It is the end of the run for the bundle's last day: `churnhouse run --date` that
+    day (or ingest with that interval end) sees everything the truth counts.
+    """
+    document = json.loads((Path(bundle) / "truth" / "summary.json").read_text())
+    return datetime.fromisoformat(document["as_of"]).astimezone(UTC).replace(tzinfo=None)
 
 
 def _write_truth_json(folder: Path, settings: Settings, summary: Summary) -> None:
