@@ -164,6 +164,38 @@ def test_a_table_missing_a_contract_column_is_named(tmp_path):
         extract(url, None, RUN)
 
 
+def test_a_value_that_is_not_its_type_is_named_with_table_row_and_column(tmp_path):
+    url = f"sqlite:///{tmp_path / 'crm.sqlite'}"
+    engine = sa.create_engine(url)
+    tables = crm_schema(metadata := sa.MetaData())
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(tables["accounts"].insert(), [account("acc_1", datetime(2024, 9, 2))])
+        connection.execute(sa.text("UPDATE accounts SET employee_count = 'forty'"))
+    engine.dispose()
+    with pytest.raises(
+        ContractError,
+        match="CRM table 'accounts', row account_id='acc_1'.*'employee_count' holds 'forty'",
+    ):
+        extract(url, None, RUN)
+
+
+def test_a_column_the_driver_cannot_read_as_declared_is_a_clear_error(tmp_path):
+    """SQLite keeps text in a NUMERIC column; SQLAlchemy then fails to read it as a number."""
+    url = f"sqlite:///{tmp_path / 'crm.sqlite'}"
+    engine = sa.create_engine(url)
+    tables = crm_schema(metadata := sa.MetaData())
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(tables["accounts"].insert(), [account("acc_1", datetime(2024, 9, 2))])
+        connection.execute(sa.text("CREATE TABLE copied AS SELECT * FROM accounts"))
+        connection.execute(sa.text("DROP TABLE accounts"))
+        connection.execute(sa.text("ALTER TABLE copied RENAME TO accounts"))
+    engine.dispose()
+    with pytest.raises(ContractError, match="CRM table 'accounts': a value does not match"):
+        extract(url, None, RUN)
+
+
 def test_a_missing_table_is_named(tmp_path):
     url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
     sa.create_engine(url).dispose()

@@ -130,15 +130,34 @@ def _read_table(
         query = query.where(table.c.updated_at >= since)
     columns: dict[str, list] = {name: [] for name in raw.columns}
     with engine.connect() as connection:
-        for row in connection.execute(query).mappings():
-            for name, sql_type in raw.columns.items():
-                if name == "raw":
-                    columns[name].append(
-                        json.dumps({k: _json_safe(v) for k, v in row.items()}, ensure_ascii=False)
-                    )
-                else:
-                    columns[name].append(_convert(row[name], sql_type))
+        try:
+            for row in connection.execute(query).mappings():
+                for name, sql_type in raw.columns.items():
+                    if name == "raw":
+                        row_json = {k: _json_safe(v) for k, v in row.items()}
+                        columns[name].append(json.dumps(row_json, ensure_ascii=False))
+                    else:
+                        columns[name].append(_checked_value(source_table, raw, row, name, sql_type))
+        except ContractError:
+            raise
+        except (TypeError, ValueError) as error:  # the driver could not read a declared type
+            raise ContractError(
+                f"CRM table {source_table!r}: a value does not match its column's declared "
+                f"type ({error}); check the table's column types"
+            ) from error
     return Batch(raw, with_meta(raw, columns, SOURCE, run))
+
+
+def _checked_value(source_table: str, raw: RawTable, row, name: str, sql_type: str):
+    """`_convert`, or a ContractError naming table, row key, column and value."""
+    try:
+        return _convert(row[name], sql_type)
+    except (TypeError, ValueError) as error:
+        key = ", ".join(f"{column}={row[column]!r}" for column in raw.key if column != name)
+        raise ContractError(
+            f"CRM table {source_table!r}, row {key or '?'}: column {name!r} holds "
+            f"{row[name]!r}, not a {sql_type.lower()}"
+        ) from error
 
 
 def extract(crm_url: str, since: datetime | None, run: RunInfo) -> list[Batch]:
