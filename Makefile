@@ -27,7 +27,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 ## The main job end to end on the embedded default (DuckDB), with a summary.
 demo: $(STAMP)
-	$(BIN)/python -m churnhouse.demo
+	$(BIN)/python -m churnhouse.devkit.demo
 
 ## The whole test suite. Real PostgreSQL/MariaDB are used when present.
 test: $(STAMP) services
@@ -35,7 +35,7 @@ test: $(STAMP) services
 
 ## Speed and memory targets at a bigger scale (ratios against in-process baselines).
 bench: $(STAMP)
-	$(BIN)/python -m churnhouse.bench $(BENCH_ARGS)
+	$(BIN)/python -m churnhouse.devkit.bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests dags

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from churnhouse.simulator import simulate
+    from churnhouse.devkit.simulator import simulate
 
     summary = simulate(
         out=Path(args.out),
@@ -25,7 +25,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def _billing_api(args: argparse.Namespace) -> int:
     import os
 
-    from churnhouse.simulator.billing_api import serve_forever
+    from churnhouse.devkit.billing_api import serve_forever
 
     api_key = args.api_key or os.environ.get("CHURN_BILLING_API_KEY")
     if not api_key:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from churnhouse.acceptance import compare_with_truth
 from churnhouse.config import sources_for_bundle
+from churnhouse.devkit.acceptance import compare_with_truth
+from churnhouse.devkit.simulator import bundle_as_of, simulate
 from churnhouse.ingest import ingest_bundle_once
-from churnhouse.simulator import bundle_as_of, simulate
 from churnhouse.transform import build
 from churnhouse.warehouse import Warehouse
 

@@ -9,10 +9,10 @@ import pytest
 from factories import KEY, table_fingerprint, write_billing_export
 
 from churnhouse.config import Sources
+from churnhouse.devkit.billing_api import start_in_background
 from churnhouse.errors import ContractError
 from churnhouse.ingest import ingest
 from churnhouse.load import RunInfo
-from churnhouse.simulator.billing_api import start_in_background
 from churnhouse.warehouse import Warehouse
 
 RUN = RunInfo("night-1", datetime(2024, 6, 20), datetime(2024, 6, 21))

@@ -205,7 +205,7 @@ def test_a_missing_table_is_named(tmp_path):
 
 @pytest.mark.parametrize("server", ["postgres", "mariadb"])
 def test_the_simulated_crm_on_a_real_server_extracts_whole(server, request, tmp_path):
-    from churnhouse.simulator import simulate
+    from churnhouse.devkit.simulator import simulate
 
     url = request.getfixturevalue(f"{server}_url")
     summary = simulate(

@@ -54,7 +54,7 @@ def bundle(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory) -> Path:
-    from churnhouse.simulator import simulate
+    from churnhouse.devkit.simulator import simulate
 
     out = tmp_path_factory.mktemp("simulated")
     simulate(out=out, **SIMULATION)
@@ -159,7 +159,7 @@ def test_first_night_into_postgres_equals_duckdb(
     pg_counts = {t: rows for t, (rows, _) in raw_fingerprints(postgres_url).items()}
     assert pg_counts == duck_counts
     assert quarantine_counts(postgres_url) == quarantine_counts(first_night)
-    from churnhouse import demo
+    from churnhouse.devkit import demo
 
     printed = {}
     for url in (first_night, postgres_url):  # the demo's summary is portable SQL
@@ -173,7 +173,7 @@ def test_first_night_into_postgres_equals_duckdb(
 def test_the_simulated_company_quarantines_the_injected_mess_and_publishes_the_truth(
     tmp_path, airflow_home, simulated, capsys
 ):
-    from churnhouse import demo
+    from churnhouse.devkit import demo
 
     warehouse = str(tmp_path / "warehouse.duckdb")
     run_night(SIMULATED_LAST_DAY, warehouse, simulated, tmp_path / "home", airflow_home)
@@ -191,7 +191,7 @@ def test_billing_over_the_api_with_faults_and_no_secret_in_logs_or_xcom(
 ):
     from factories import KEY
 
-    from churnhouse.simulator.billing_api import start_in_background
+    from churnhouse.devkit.billing_api import start_in_background
 
     with start_in_background(
         bundle / "billing",

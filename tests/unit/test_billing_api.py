@@ -15,7 +15,7 @@ from factories import (
     write_billing_export,
 )
 
-from churnhouse.simulator.billing_api import start_in_background
+from churnhouse.devkit.billing_api import start_in_background
 
 
 def newest_first(objects: list[dict]) -> list[str]:

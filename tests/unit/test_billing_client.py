@@ -8,8 +8,8 @@ import socket
 import pytest
 from factories import BAD_INVOICE_LINES, KEY, T0, WRONG_KEY, write_billing_export
 
+from churnhouse.devkit.billing_api import start_in_background
 from churnhouse.errors import PermanentError
-from churnhouse.simulator.billing_api import start_in_background
 from churnhouse.sources.billing import (
     RESOURCES,
     BillingApiClient,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from churnhouse.simulator import simulate
+from churnhouse.devkit.simulator import simulate
 
 SMALL = {"customers": 40, "months": 8, "start": "2024-01", "seed": 3}
 RICH = {"customers": 300, "months": 14, "start": "2024-01", "seed": 11}

@@ -29,7 +29,7 @@ from test_simulator import (
     survey_rows,
 )
 
-from churnhouse.simulator.reasons import (
+from churnhouse.devkit.simulator.reasons import (
     Statement,
     archetype,
     billing_statement,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from churnhouse.simulator.catalog import (
+from churnhouse.devkit.simulator.catalog import (
     ADDON_PRICE,
     ADDON_PRODUCT,
     BILLING_COMMENTS,
@@ -28,9 +28,9 @@ from churnhouse.simulator.catalog import (
     TIERS,
     VAGUE_TEXTS,
 )
-from churnhouse.simulator.clock import DAY, HOUR, months_after
-from churnhouse.simulator.draw import written_email
-from churnhouse.simulator.model import (
+from churnhouse.devkit.simulator.clock import DAY, HOUR, months_after
+from churnhouse.devkit.simulator.draw import written_email
+from churnhouse.devkit.simulator.model import (
     BillingCustomer,
     CancelResponse,
     Charge,

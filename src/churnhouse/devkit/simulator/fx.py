@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from churnhouse.simulator.clock import Calendar, month_label
+from churnhouse.devkit.simulator.clock import Calendar, month_label
 
 START_RATES = {"eur": 1.08, "cny": 0.139}
 MONTHLY_MOVE = {"eur": 0.012, "cny": 0.006}

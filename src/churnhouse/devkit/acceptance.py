@@ -14,9 +14,9 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from churnhouse.simulator.truth import CHURN_COLUMNS
-from churnhouse.simulator.truth import COUNTS as MONTHLY_COUNTS
-from churnhouse.simulator.truth import MONEY as MONTHLY_MONEY
+from churnhouse.devkit.simulator.truth import CHURN_COLUMNS
+from churnhouse.devkit.simulator.truth import COUNTS as MONTHLY_COUNTS
+from churnhouse.devkit.simulator.truth import MONEY as MONTHLY_MONEY
 from churnhouse.warehouse import Warehouse, checked_identifier
 
 Fetch = Callable[[str], list[tuple]]  # SQL with a `{schema}` prefix placeholder → rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from churnhouse.simulator.clock import DAY, utc_datetime
+from churnhouse.devkit.simulator.clock import DAY, utc_datetime
 
 TEAMS = (("sales", 10), ("customer_success", 8), ("support", 6))
 _NAMES = (

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from churnhouse.simulator.clock import utc_datetime
-from churnhouse.simulator.model import Company
+from churnhouse.devkit.simulator.clock import utc_datetime
+from churnhouse.devkit.simulator.model import Company
 
 TABLE_ORDER = ("users", "accounts", "contacts", "activities")
 _TIMES = {"updated_at", "created_at", "occurred_at"}

@@ -21,10 +21,10 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 
-from churnhouse.simulator.catalog import ACTIVATION_EVENT, EVENTS
-from churnhouse.simulator.clock import DAY, Calendar, clock_texts, day_text
-from churnhouse.simulator.draw import messy_email
-from churnhouse.simulator.model import Company, Stretch
+from churnhouse.devkit.simulator.catalog import ACTIVATION_EVENT, EVENTS
+from churnhouse.devkit.simulator.clock import DAY, Calendar, clock_texts, day_text
+from churnhouse.devkit.simulator.draw import messy_email
+from churnhouse.devkit.simulator.model import Company, Stretch
 
 LATE_SHARE = 0.01
 DUPLICATE_SHARE = 0.004

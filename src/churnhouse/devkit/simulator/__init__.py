@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from churnhouse.simulator.chunk import ChunkResult, Settings, build_chunk
-from churnhouse.simulator.clock import iso
-from churnhouse.simulator.crm import CrmWriter
-from churnhouse.simulator.fx import fx_rates, write_fx_rates
-from churnhouse.simulator.staff import staff_rows
-from churnhouse.simulator.truth import (
+from churnhouse.devkit.simulator.chunk import ChunkResult, Settings, build_chunk
+from churnhouse.devkit.simulator.clock import iso
+from churnhouse.devkit.simulator.crm import CrmWriter
+from churnhouse.devkit.simulator.fx import fx_rates, write_fx_rates
+from churnhouse.devkit.simulator.staff import staff_rows
+from churnhouse.devkit.simulator.truth import (
     CHURN_COLUMNS,
     IDENTITY_COLUMNS,
     MONTHLY_COLUMNS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from churnhouse.simulator.model import BillingCustomer, Charge, Invoice, Price, Subscription
+from churnhouse.devkit.simulator.model import BillingCustomer, Charge, Invoice, Price, Subscription
 
 
 def _price(price: Price) -> dict:

@@ -14,9 +14,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
-from churnhouse.simulator.clock import DAY, Calendar, month_start, truth_text
-from churnhouse.simulator.model import Account, CancelResponse, Company, NpsResponse, Subscription
-from churnhouse.simulator.reasons import (
+from churnhouse.devkit.simulator.clock import DAY, Calendar, month_start, truth_text
+from churnhouse.devkit.simulator.model import (
+    Account,
+    CancelResponse,
+    Company,
+    NpsResponse,
+    Subscription,
+)
+from churnhouse.devkit.simulator.reasons import (
     Statement,
     archetype,
     billing_statement,
@@ -303,7 +309,7 @@ class MonthlyTruth:
                 cell[name] += value
 
     def rows(self) -> list[list[str]]:
-        from churnhouse.simulator.clock import month_label
+        from churnhouse.devkit.simulator.clock import month_label
 
         rows = []
         for (month, segment, region), cell in sorted(self.cells.items()):

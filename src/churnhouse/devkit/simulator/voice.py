@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import random
 
-from churnhouse.simulator.catalog import ACTIVITY_SUBJECTS, COMPLAINTS, NPS_COMMENTS, OFFSETS
-from churnhouse.simulator.clock import DAY, HOUR
-from churnhouse.simulator.draw import written_email
-from churnhouse.simulator.model import Activity, Company, NpsResponse, Stretch
-from churnhouse.simulator.staff import pick_staff
+from churnhouse.devkit.simulator.catalog import ACTIVITY_SUBJECTS, COMPLAINTS, NPS_COMMENTS, OFFSETS
+from churnhouse.devkit.simulator.clock import DAY, HOUR
+from churnhouse.devkit.simulator.draw import written_email
+from churnhouse.devkit.simulator.model import Activity, Company, NpsResponse, Stretch
+from churnhouse.devkit.simulator.staff import pick_staff
 
 NPS_ANSWER_SHARE = 0.3
 DRIFT_DAYS = 180

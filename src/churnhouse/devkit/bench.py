@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from churnhouse.config import sources_for_bundle
+    from churnhouse.devkit.simulator import bundle_as_of, simulate
     from churnhouse.ingest import SOURCES, ingest
     from churnhouse.load import RunInfo
-    from churnhouse.simulator import bundle_as_of, simulate
     from churnhouse.warehouse import Warehouse
 
     work = churn_home() / "bench"
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _bench_dbt(warehouse, bundle: Path, as_of: datetime) -> bool:
     """Full build, then the incremental rebuild on the same inputs; the marts against the truth."""
-    from churnhouse.acceptance import compare_with_truth
+    from churnhouse.devkit.acceptance import compare_with_truth
     from churnhouse.transform import build
 
     full = build(warehouse.url, as_of, marts_schema="analytics", full_refresh=True)

@@ -14,7 +14,7 @@ DEMO = {"customers": 300, "months": 12, "start": "2024-01", "seed": 7}
 
 
 def _ensure_bundle(bundle: Path) -> None:
-    from churnhouse.simulator import simulate
+    from churnhouse.devkit.simulator import simulate
 
     stamp = bundle / "truth" / "summary.json"
     if stamp.exists():
@@ -92,7 +92,7 @@ def _print_marts(warehouse_url: str) -> None:
 
 
 def _print_truth_check(warehouse_url: str, bundle: Path) -> None:
-    from churnhouse.acceptance import compare_published_with_truth
+    from churnhouse.devkit.acceptance import compare_published_with_truth
     from churnhouse.warehouse import Warehouse
 
     print("\npublished tables against the simulator's truth:")
@@ -108,8 +108,8 @@ def print_night(warehouse_url: str, bundle: Path) -> None:
 
 
 def main() -> int:
+    from churnhouse.devkit.simulator import bundle_as_of
     from churnhouse.runner import run_day
-    from churnhouse.simulator import bundle_as_of
 
     started = time.monotonic()
     home = churn_home()

@@ -14,15 +14,15 @@ from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 
-from churnhouse.simulator.billing import billing_lines
-from churnhouse.simulator.clock import Calendar
-from churnhouse.simulator.company import build_company
-from churnhouse.simulator.crm import crm_rows
-from churnhouse.simulator.events import write_events
-from churnhouse.simulator.fx import fx_rates
-from churnhouse.simulator.model import Company
-from churnhouse.simulator.surveys import write_surveys
-from churnhouse.simulator.truth import FREE_MAIL, MonthlyTruth, company_truth, email_domain
+from churnhouse.devkit.simulator.billing import billing_lines
+from churnhouse.devkit.simulator.clock import Calendar
+from churnhouse.devkit.simulator.company import build_company
+from churnhouse.devkit.simulator.crm import crm_rows
+from churnhouse.devkit.simulator.events import write_events
+from churnhouse.devkit.simulator.fx import fx_rates
+from churnhouse.devkit.simulator.model import Company
+from churnhouse.devkit.simulator.surveys import write_surveys
+from churnhouse.devkit.simulator.truth import FREE_MAIL, MonthlyTruth, company_truth, email_domain
 
 
 @dataclass(frozen=True)

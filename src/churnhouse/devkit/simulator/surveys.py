@@ -15,8 +15,8 @@ import io
 from collections import Counter
 from pathlib import Path
 
-from churnhouse.simulator.clock import DAY, iso
-from churnhouse.simulator.model import CancelResponse, Company, NpsResponse
+from churnhouse.devkit.simulator.clock import DAY, iso
+from churnhouse.devkit.simulator.model import CancelResponse, Company, NpsResponse
 
 CANCEL_HEADER = (
     "response_id",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-from churnhouse.simulator.catalog import (
+from churnhouse.devkit.simulator.catalog import (
     ALL_OFFSETS,
     CURRENCIES,
     FIRST_NAMES,
@@ -34,18 +34,18 @@ from churnhouse.simulator.catalog import (
     TLDS,
     USERS,
 )
-from churnhouse.simulator.clock import DAY, HOUR, Calendar
-from churnhouse.simulator.draw import pick, written_email
-from churnhouse.simulator.lifecycle import Context, Ids, Life, Plan
-from churnhouse.simulator.model import (
+from churnhouse.devkit.simulator.clock import DAY, HOUR, Calendar
+from churnhouse.devkit.simulator.draw import pick, written_email
+from churnhouse.devkit.simulator.lifecycle import Context, Ids, Life, Plan
+from churnhouse.devkit.simulator.model import (
     Account,
     BillingCustomer,
     Company,
     Contact,
     ProductUser,
 )
-from churnhouse.simulator.staff import pick_staff
-from churnhouse.simulator.voice import crm_activities, nps_responses
+from churnhouse.devkit.simulator.staff import pick_staff
+from churnhouse.devkit.simulator.voice import crm_activities, nps_responses
 
 NO_CRM_SHARE = 0.04  # self-serve companies sales never entered in the CRM
 NULL_DOMAIN_SHARE = 0.05
