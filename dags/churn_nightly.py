@@ -1,34 +1,42 @@
-"""churn_nightly: one day's interval, from the four sources to the published churn tables.
+"""churn_nightly: one day's interval, from the sources to the published churn tables.
 
-extract (per source, raw Assets) -> raw gate -> dbt build into the audit schema ->
-marts gate -> publish all marts at once (one Asset per mart). A failed gate fails
-the run and leaves yesterday's published tables as they were.
-
-This file only wires tasks; each task body is one call into the `churnhouse`
-package. Nothing at module level reads settings or opens a connection.
+This file only wires tasks; each task body is one call into `churnhouse.tasks`.
+Nothing at module level reads settings or opens a connection.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import Asset, dag, task
-from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
-SOURCES = ("crm", "billing", "events", "surveys")
+from churnhouse.contracts import PUBLISHED_MARTS
+from churnhouse.sources import source_names
+
+SOURCES = source_names()
 RAW_ASSETS = {source: Asset(f"churnhouse://raw/{source}") for source in SOURCES}
-MARTS = (
-    "churn_monthly",
-    "churn_events",
-    "churn_reasons",
-    "cancel_saves",
-    "dim_customers",
-    "fct_customer_mrr_monthly",
-    "engagement_monthly",
-    "nps_monthly",
-    "identity_unmatched",
-)
-MART_ASSETS = [Asset(f"churnhouse://analytics/{mart}") for mart in MARTS]
+MART_ASSETS = [Asset(f"churnhouse://analytics/{mart}") for mart in PUBLISHED_MARTS]
+
+DOC_MD = """
+### churn_nightly
+
+One night of the churn dataset, for the data interval `[D 00:00, D+1 00:00)` UTC.
+
+1. **extract_&lt;source&gt;** (one per source, in parallel): read the source from the
+   previous run's end minus its look-back, load it into schema `raw` in one
+   transaction; bad records go to `raw._quarantine` with the reason.
+2. **validate_raw**: the Great Expectations raw gate on tonight's batches, and
+   each source's volume against its usual volume.
+3. **build_marts**: dbt seeds, the CRM snapshot, then every model with its data
+   and unit tests, into the audit schema `analytics_audit`.
+4. **validate_marts**: the marts gate (MRR reconciled with the billing lines, no
+   personal data) on the audit schema.
+5. **publish**: every mart into `analytics` at once (one Asset per mart).
+
+A failed task fails the night and leaves yesterday's published tables as they
+were. Task errors that no retry can fix (bad input, bad configuration) fail at
+once; others are retried with back-off.
+"""
 
 DEFAULT_ARGS = {
     "owner": "churnhouse",
@@ -43,6 +51,7 @@ DEFAULT_ARGS = {
 @dag(
     dag_id="churn_nightly",
     description="Nightly churn dataset: CRM, billing, events and surveys into the warehouse",
+    doc_md=DOC_MD,
     # Interval [D 00:00, D+1 00:00) UTC, run just after it closes.
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=datetime(2024, 1, 1, tzinfo=UTC),
@@ -65,10 +74,10 @@ def churn_nightly():
 
     @task
     def validate_raw() -> dict:
-        """The raw gate of every source on tonight's batch (one GE start-up for all four)."""
+        """The raw gate of every source on tonight's batch (one GE start-up for all)."""
         from churnhouse.tasks import validate_raw
 
-        return validate_raw(SOURCES)
+        return validate_raw()
 
     @task(inlets=list(RAW_ASSETS.values()))
     def build_marts() -> dict:

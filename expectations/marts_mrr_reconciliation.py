@@ -1,26 +1,23 @@
 """Reconciliation: each month's published total MRR against the billing lines it came from.
 
 The MRR at the close of every month is recomputed here straight from the raw
-billing lines (metrics spec, "Money: MRR"), independently of the dbt models,
+billing lines (docs/metrics.md, "Money: MRR"), independently of the dbt models,
 and must equal the `all`/`all` row of churn_monthly to the cent.
 """
 
-TABLE = "analytics_audit.churn_monthly"
+from churnhouse.contracts import AUDIT_SCHEMA
+
+TABLE = f"{AUDIT_SCHEMA}.churn_monthly"
 BOUNDARY = "marts"
-SOURCE = None
 
-ZERO_DECIMAL = ", ".join(
-    f"'{code}'"
-    for code in "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
-)
-
-QUERY = f"""
+QUERY = """
 WITH lines AS (
     SELECT l.period_start AS s,
            CASE WHEN sub.ended_at IS NOT NULL AND sub.ended_at < l.period_end
                 THEN sub.ended_at ELSE l.period_end END AS e,
            CAST(l.amount AS DECIMAL(38, 12))
-             / CASE WHEN lower(l.currency) IN ({ZERO_DECIMAL}) THEN 1 ELSE 100 END
+             / CASE WHEN lower(l.currency) IN (SELECT currency FROM seeds.zero_decimal_currencies)
+                    THEN 1 ELSE 100 END
              / l.recurring_interval_count
              * CASE l.recurring_interval WHEN 'month' THEN 1.0 WHEN 'year' THEN 1.0 / 12
                     WHEN 'week' THEN 52.0 / 12 WHEN 'day' THEN 365.0 / 12 END
@@ -35,7 +32,7 @@ WITH lines AS (
      AND CAST(substr(fx.month, 6, 2) AS INTEGER) = EXTRACT(MONTH FROM l.period_start)
     WHERE i.status IN ('paid', 'open') AND l.recurring_interval IS NOT NULL AND NOT l.proration
 ), published AS (
-    SELECT month, mrr_end FROM {{schema}}.churn_monthly WHERE segment = 'all' AND region = 'all'
+    SELECT month, mrr_end FROM {schema}.churn_monthly WHERE segment = 'all' AND region = 'all'
 ), recomputed AS (
     SELECT p.month, p.mrr_end, coalesce(sum(l.monthly_usd), 0) AS mrr_from_lines
     FROM published AS p

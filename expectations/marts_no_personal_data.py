@@ -1,12 +1,13 @@
 """Every text value of the audit schema: no e-mail address, no person's name."""
 
-TABLE = "analytics_audit.*"
+from churnhouse.contracts import AUDIT_SCHEMA
+
+TABLE = f"{AUDIT_SCHEMA}.*"
 BOUNDARY = "marts"
-SOURCE = None
 
 EMAIL = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
 
-# Filled by the runner: one row per (table, column, value) of every text column.
+# Filled by churnhouse.gates.pii: one row per (table, column, value) of every text column.
 QUERY = None
 
 

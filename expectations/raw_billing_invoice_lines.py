@@ -1,9 +1,9 @@
 """raw.billing_invoice_lines — the lines MRR is computed from."""
 
-TABLE = "raw.billing_invoice_lines"
+from churnhouse.sources.billing import INVOICE_LINES
+
+TABLE = INVOICE_LINES.qualified_name
 BOUNDARY = "raw"
-SOURCE = "billing"
-KEY = None
 
 
 def expectations(gx, facts):

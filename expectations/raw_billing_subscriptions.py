@@ -1,9 +1,9 @@
 """raw.billing_subscriptions — re-read in full every night."""
 
-TABLE = "raw.billing_subscriptions"
+from churnhouse.sources.billing import SUBSCRIPTIONS
+
+TABLE = SUBSCRIPTIONS.qualified_name
 BOUNDARY = "raw"
-SOURCE = "billing"
-KEY = "id"
 
 STATUSES = [
     "trialing",

@@ -1,9 +1,9 @@
 """raw.crm_accounts — the versions of CRM accounts seen tonight."""
 
-TABLE = "raw.crm_accounts"
+from churnhouse.sources.crm import CRM_TABLES
+
+TABLE = CRM_TABLES["accounts"].qualified_name
 BOUNDARY = "raw"
-SOURCE = "crm"
-KEY = None
 
 
 def expectations(gx, facts):

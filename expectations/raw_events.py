@@ -1,10 +1,10 @@
 """raw.events — the night's batch of product events."""
 
-TABLE = "raw.events"
+from churnhouse.sources.events import EVENTS
+
+TABLE = EVENTS.qualified_name
 BOUNDARY = "raw"
-SOURCE = "events"
-KEY = "message_id"
-# Rows per received day; a night under half the trailing median fails (see the runner).
+# Rows per received day; a night under half its usual volume fails (churnhouse.gates.volume).
 VOLUME_COLUMN = "dt"
 
 

@@ -1,9 +1,9 @@
 """raw.survey_nps — NPS responses (bad rows were quarantined before this point)."""
 
-TABLE = "raw.survey_nps"
+from churnhouse.sources.surveys import NPS
+
+TABLE = NPS.qualified_name
 BOUNDARY = "raw"
-SOURCE = "surveys"
-KEY = "response_id"
 
 
 def expectations(gx, facts):

@@ -1,7 +1,7 @@
-"""Settings: where the four sources and the warehouse are.
+"""Settings: where the sources, the warehouse and the project's folders are.
 
 Read at call time (inside tasks), never at import: environment variables
-first, then the Airflow connections named in the source contract. Secrets are
+first, then the Airflow connections named in docs/sources.md. Secrets are
 returned to the caller only; nothing here logs them.
 """
 
@@ -17,8 +17,8 @@ DEFAULT_HOME = Path(".churnhouse")
 
 
 @dataclass(frozen=True)
-class Sources:
-    """The four source locations of one bundle, plus the FX rates file."""
+class SourceSettings:
+    """Where each source is read from (and the billing API key)."""
 
     crm_url: str
     billing_url: str  # http(s) base URL of the API, or a path to the export folder
@@ -37,6 +37,45 @@ def churn_home() -> Path:
     return Path(os.environ.get("CHURN_HOME", DEFAULT_HOME)).resolve()
 
 
+def project_dir() -> Path:
+    """The churnhouse project folder holding `dags/`, `dbt_project/` and `expectations/`.
+
+    `CHURN_PROJECT_DIR`; by default the clone this package is installed from
+    (`pip install -e .`), which is how `make` installs it.
+    """
+    configured = os.environ.get("CHURN_PROJECT_DIR")
+    folder = Path(configured).resolve() if configured else Path(__file__).resolve().parents[2]
+    if not (folder / "dbt_project" / "dbt_project.yml").is_file():
+        raise PermanentError(
+            f"{folder} is not a churnhouse project folder (no dbt_project/dbt_project.yml): "
+            "set CHURN_PROJECT_DIR to your clone"
+        )
+    return folder
+
+
+def dags_dir() -> Path:
+    """`CHURN_DAGS_DIR`, default `<project>/dags`."""
+    return _folder("CHURN_DAGS_DIR", "dags")
+
+
+def dbt_project_dir() -> Path:
+    """`CHURN_DBT_PROJECT_DIR`, default `<project>/dbt_project`."""
+    return _folder("CHURN_DBT_PROJECT_DIR", "dbt_project")
+
+
+def expectations_dir() -> Path:
+    """`CHURN_EXPECTATIONS_DIR`, default `<project>/expectations`."""
+    return _folder("CHURN_EXPECTATIONS_DIR", "expectations")
+
+
+def _folder(setting: str, default: str) -> Path:
+    configured = os.environ.get(setting)
+    folder = Path(configured).resolve() if configured else project_dir() / default
+    if not folder.is_dir():
+        raise PermanentError(f"{setting}: folder {folder} does not exist")
+    return folder
+
+
 def warehouse_url() -> str:
     """`CHURN_WAREHOUSE`: a DuckDB file path (default) or a PostgreSQL URL."""
     configured = os.environ.get("CHURN_WAREHOUSE")
@@ -45,10 +84,10 @@ def warehouse_url() -> str:
     return str(churn_home() / "warehouse.duckdb")
 
 
-def sources_for_bundle(bundle: Path) -> Sources:
+def sources_for_bundle(bundle: Path) -> SourceSettings:
     """The locations inside one bundle folder, as the simulator writes it."""
     bundle = bundle.resolve()
-    return Sources(
+    return SourceSettings(
         crm_url=f"sqlite:///{bundle / 'crm.sqlite'}",
         billing_url=str(bundle / "billing"),
         events_uri=str(bundle / "events"),
@@ -74,7 +113,7 @@ def _required(name: str, value: str | None) -> str:
     return value
 
 
-def sources_from_settings() -> Sources:
+def sources_from_settings() -> SourceSettings:
     """Sources from `CHURN_*` env vars, falling back to Airflow connections."""
     env = os.environ
     if env.get("CHURN_BUNDLE"):
@@ -90,7 +129,7 @@ def sources_from_settings() -> Sources:
         billing_url = conn.host if "://" in (conn.host or "") else f"https://{conn.host}"
         api_key = api_key or conn.password
 
-    return Sources(
+    return SourceSettings(
         crm_url=_required("CHURN_CRM_URL", crm_url),
         billing_url=_required("CHURN_BILLING_URL", billing_url),
         events_uri=_required("CHURN_EVENTS_URI", env.get("CHURN_EVENTS_URI")),

@@ -14,7 +14,6 @@ import json
 from datetime import date, datetime
 from decimal import Decimal
 
-from churnhouse.publish import PUBLISHED_SCHEMA, published_path
 from churnhouse.warehouse import Warehouse
 
 
@@ -40,40 +39,7 @@ def ensure_read_only(sql: str) -> None:
 def run_query(warehouse: Warehouse, sql: str) -> tuple[list[str], list[tuple]]:
     """Column names and rows of a read-only query on the published tables."""
     ensure_read_only(sql)
-    if warehouse.kind == "duckdb":
-        return _duckdb_query(warehouse, sql)
-    return _postgres_query(warehouse, sql)
-
-
-def _duckdb_query(warehouse: Warehouse, sql: str) -> tuple[list[str], list[tuple]]:
-    import duckdb
-
-    path = published_path(warehouse)
-    if not path.exists():
-        raise FileNotFoundError(f"nothing published yet: {path} does not exist (run a night first)")
-    with duckdb.connect(str(path), read_only=True) as con:
-        con.execute(f"SET search_path = '{PUBLISHED_SCHEMA}'")
-        con.execute("SET enable_external_access = false")
-        cursor = con.execute(sql)
-        return [column[0] for column in cursor.description], cursor.fetchall()
-
-
-def _postgres_query(warehouse: Warehouse, sql: str) -> tuple[list[str], list[tuple]]:
-    import psycopg2
-
-    from churnhouse.warehouse import _libpq_dsn
-
-    connection = psycopg2.connect(
-        _libpq_dsn(warehouse.url),
-        options=f"-c search_path={PUBLISHED_SCHEMA} -c default_transaction_read_only=on",
-    )
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            return [column.name for column in cursor.description], cursor.fetchall()
-    finally:
-        connection.rollback()
-        connection.close()
+    return warehouse.read_published(sql)
 
 
 def _plain(value):

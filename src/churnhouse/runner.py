@@ -14,19 +14,17 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from churnhouse.config import churn_home
+from churnhouse.config import churn_home, dags_dir, project_dir
 
 DAG_ID = "churn_nightly"
 _PROGRESS_MARKERS = ("rows loaded", "churnhouse", "ERROR", "Error", "Failed", "failed")
 
 
 def dags_folder() -> Path:
-    """The repository's `dags/` folder (the package is installed from the clone)."""
-    folder = Path(__file__).resolve().parents[2] / "dags"
+    """The folder holding the nightly DAG file (`CHURN_DAGS_DIR`, default `<project>/dags`)."""
+    folder = dags_dir()
     if not (folder / f"{DAG_ID}.py").is_file():
-        raise FileNotFoundError(
-            f"cannot find {DAG_ID}.py in {folder}: run from a clone of churnhouse"
-        )
+        raise FileNotFoundError(f"cannot find {DAG_ID}.py in {folder} (CHURN_DAGS_DIR)")
     return folder
 
 
@@ -48,6 +46,7 @@ def airflow_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
             "GX_ANALYTICS_ENABLED": "false",
             "CHURN_HOME": str(churn_home()),
+            "CHURN_PROJECT_DIR": str(project_dir()),
         }
     )
     env.update(extra or {})

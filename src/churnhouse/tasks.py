@@ -4,28 +4,18 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from churnhouse.contracts import RunWindow, naive_utc
 from churnhouse.errors import PermanentError
-from churnhouse.load import RunInfo
 from churnhouse.warehouse import UnsafeIdentifierError
 
 
-def current_run() -> RunInfo:
+def current_run() -> RunWindow:
     """The running task's data interval as naive UTC datetimes."""
     from airflow.sdk import get_current_context
 
     context = get_current_context()
     start, end = context["data_interval_start"], context["data_interval_end"]
-    return RunInfo(
-        run_id=context["run_id"],
-        interval_start=_naive_utc(start),
-        interval_end=_naive_utc(end),
-    )
-
-
-def _naive_utc(moment):
-    from datetime import UTC
-
-    return moment.astimezone(UTC).replace(tzinfo=None)
+    return RunWindow(context["run_id"], naive_utc(start), naive_utc(end))
 
 
 @contextmanager
@@ -55,14 +45,15 @@ def extract_source(source: str) -> dict:
     }
 
 
-def validate_raw(sources: tuple[str, ...]) -> dict:
-    """The raw gates of the sources on tonight's batches; any failure stops the night."""
-    from churnhouse.validation import run_raw_gate
+def validate_raw() -> dict:
+    """The raw gate of every source on tonight's batches; any failure stops the night."""
+    from churnhouse.gates import run_raw_gate
+    from churnhouse.sources import source_names
     from churnhouse.warehouse import open_warehouse
 
     run = current_run()
     with permanent_errors_fail_fast():
-        outcomes = run_raw_gate(open_warehouse(), sources, run)
+        outcomes = run_raw_gate(open_warehouse(), source_names(), run)
     return {"suites": len(outcomes), "checks": sum(o.evaluated for o in outcomes)}
 
 
@@ -79,7 +70,7 @@ def build_marts() -> dict:
 
 def validate_marts() -> dict:
     """The marts gate on the audit schema; a failure keeps yesterday's tables published."""
-    from churnhouse.validation import run_marts_gate
+    from churnhouse.gates import run_marts_gate
     from churnhouse.warehouse import open_warehouse
 
     run = current_run()

@@ -25,19 +25,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
+from churnhouse.config import dbt_project_dir
+from churnhouse.contracts import AUDIT_SCHEMA, PUBLISHED_SCHEMA, naive_utc
 from churnhouse.errors import PermanentError
-from churnhouse.publish import AUDIT_SCHEMA
-from churnhouse.warehouse import Warehouse, checked_identifier, is_postgres_url
-
-DBT_PROJECT_DIR = Path(
-    os.environ.get("CHURN_DBT_PROJECT_DIR", Path(__file__).resolve().parents[2] / "dbt_project")
-)
+from churnhouse.warehouse import Warehouse, checked_identifier, open_warehouse
 
 # dbt reads its settings from the process environment: one build at a time per process.
 _BUILD_LOCK = threading.Lock()
@@ -114,8 +110,8 @@ def build(
     Raises DbtBuildError naming each failed node.
     """
     started = time.monotonic()
-    as_of_utc = _naive_utc(as_of)
-    warehouse = Warehouse(warehouse_url)
+    as_of_utc = naive_utc(as_of)
+    warehouse = open_warehouse(warehouse_url)
     result = BuildResult(warehouse.kind, as_of_utc, checked_identifier(marts_schema))
     vars_yaml = f"{{as_of: '{as_of_utc.isoformat(sep=' ')}', marts_schema: '{marts_schema}'}}"
     common = ["--vars", vars_yaml]
@@ -147,7 +143,7 @@ def build(
         ),
     ]
     work_dir = Path(tempfile.mkdtemp(prefix="churnhouse-dbt-"))
-    with _dbt_session(warehouse, warehouse_url):
+    with _dbt_session(warehouse):
         for stage, args in stages:
             stage_result = _invoke(stage, args, work_dir)
             print(stage_result.describe(), flush=True)
@@ -162,31 +158,24 @@ def docs(warehouse_url: str, out_dir: Path) -> Path:
 
     Open `out_dir/index.html` (it reads manifest.json and catalog.json beside it).
     """
-    warehouse = Warehouse(warehouse_url)
+    warehouse = open_warehouse(warehouse_url)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _dbt_session(warehouse, warehouse_url):
-        args = ["docs", "generate", "--vars", "{marts_schema: analytics}"]
+    with _dbt_session(warehouse):
+        args = ["docs", "generate", "--vars", f"{{marts_schema: {PUBLISHED_SCHEMA}}}"]
         _invoke("docs generate", args, out_dir, target_dir=out_dir)
     return out_dir / "index.html"
 
 
 @contextmanager
-def _dbt_session(warehouse: Warehouse, url: str) -> Iterator[None]:
-    """One dbt use of the warehouse: this process's only one, its settings, the file lock,
-    and DuckDB released afterwards for the next process."""
-    lock = warehouse.writer_lock() if warehouse.kind == "duckdb" else nullcontext()
-    with _BUILD_LOCK, _dbt_environment(warehouse, url), lock:
+def _dbt_session(warehouse: Warehouse) -> Iterator[None]:
+    """One dbt use of the warehouse: this process's only one, its settings, the warehouse
+    held against other writers, and whatever dbt keeps open released afterwards."""
+    with _BUILD_LOCK, _dbt_environment(warehouse), warehouse.exclusive():
         try:
             yield
         finally:
-            _release_duckdb()
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
+            warehouse.release_after_dbt()
 
 
 def _invoke(
@@ -194,14 +183,15 @@ def _invoke(
 ) -> StageResult:
     from dbt.cli.main import dbtRunner
 
+    project = str(dbt_project_dir())
     started = time.monotonic()
     outcome = dbtRunner().invoke(
         [
             *args,
             "--project-dir",
-            str(DBT_PROJECT_DIR),
+            project,
             "--profiles-dir",
-            str(DBT_PROJECT_DIR),
+            project,
             "--target-path",
             str(target_dir or work_dir / "target"),
             "--log-path",
@@ -228,13 +218,9 @@ def _invoke(
 
 
 @contextmanager
-def _dbt_environment(warehouse: Warehouse, url: str) -> Iterator[None]:
+def _dbt_environment(warehouse: Warehouse) -> Iterator[None]:
     """The settings profiles.yml reads, set for the run only, then restored."""
-    settings = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
-    if warehouse.kind == "duckdb":
-        settings.update(CHURN_DBT_TARGET="duckdb", CHURN_DBT_DUCKDB_PATH=str(warehouse.path))
-    else:
-        settings.update(CHURN_DBT_TARGET="postgres", **postgres_settings(url))
+    settings = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False", **warehouse.dbt_settings()}
     saved = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     try:
@@ -245,34 +231,3 @@ def _dbt_environment(warehouse: Warehouse, url: str) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def postgres_settings(url: str) -> dict[str, str]:
-    """CHURN_PG_* settings from a PostgreSQL URL (user, password, host, port, database)."""
-    if not is_postgres_url(url):
-        raise ValueError("not a PostgreSQL URL (expected postgresql://user:password@host/db)")
-    parts = urlsplit(url)
-    return {
-        "CHURN_PG_HOST": parts.hostname or "127.0.0.1",
-        "CHURN_PG_PORT": str(parts.port or 5432),
-        "CHURN_PG_USER": unquote(parts.username or "postgres"),
-        "CHURN_PG_PASSWORD": unquote(parts.password or ""),
-        "CHURN_PG_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
-    }
-
-
-def _release_duckdb() -> None:
-    """Close the DuckDB database dbt-duckdb keeps open for the life of the process.
-
-    Without this, the file stays held after `build()` returns and no other process
-    (the next Airflow task, a BI reader) can open it.
-    """
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # dbt-duckdb not installed: nothing was opened
-        return
-    with DuckDBConnectionManager._LOCK:
-        environment = DuckDBConnectionManager._ENV
-        DuckDBConnectionManager._ENV = None
-        if environment is not None:
-            environment.close()

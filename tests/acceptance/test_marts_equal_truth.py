@@ -16,7 +16,7 @@ from churnhouse.devkit.acceptance import compare_with_truth
 from churnhouse.devkit.simulator import bundle_as_of, simulate
 from churnhouse.ingest import ingest_bundle_once
 from churnhouse.transform import build
-from churnhouse.warehouse import Warehouse
+from churnhouse.warehouse import open_warehouse
 
 
 def simulated_bundle(tmp_path_factory, customers: int, months: int, seed: int) -> Path:
@@ -27,7 +27,7 @@ def simulated_bundle(tmp_path_factory, customers: int, months: int, seed: int) -
 
 def build_and_compare(bundle: Path, url: str):
     as_of = bundle_as_of(bundle)
-    warehouse = Warehouse(url)
+    warehouse = open_warehouse(url)
     ingest_bundle_once(sources_for_bundle(bundle), warehouse, as_of)
     build(url, as_of, marts_schema="analytics")
     return warehouse, compare_with_truth(warehouse, bundle)

@@ -38,7 +38,10 @@ def test_every_dag_declares_owner_tags_retries_timeouts_and_catchup(dagbag):
 def test_nightly_interval_is_one_utc_day(dagbag):
     from datetime import datetime
 
-    timetable = dagbag.dags["churn_nightly"].timetable
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    # What the scheduler runs: the core form of the DAG's airflow.sdk timetable.
+    timetable = coerce_to_core_timetable(dagbag.dags["churn_nightly"].timetable)
     interval = timetable.infer_manual_data_interval(run_after=datetime(2024, 9, 3, tzinfo=UTC))
     assert (interval.start, interval.end) == (
         datetime(2024, 9, 2, tzinfo=UTC),

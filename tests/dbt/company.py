@@ -38,7 +38,7 @@ from churnhouse.sources.billing.extract import (
 from churnhouse.sources.crm.extract import CRM_TABLES
 from churnhouse.sources.events.extract import EVENTS
 from churnhouse.sources.surveys.extract import CANCELLATIONS, NPS
-from churnhouse.warehouse import Warehouse
+from churnhouse.warehouse import open_warehouse
 
 AS_OF = datetime(2024, 7, 1)
 LOADED_AT = datetime(2024, 7, 1, 0, 30)
@@ -324,7 +324,7 @@ class Company:
             NPS.name: NPS,
             INVOICES.children[0].name: INVOICES.children[0],
         }
-        with Warehouse(url).transaction() as tx:
+        with open_warehouse(url).transaction() as tx:
             ensure_raw_tables(tx, [t for t in tables.values() if t.name != "billing_invoice_lines"])
             for name, rows in self.rows.items():
                 table = tables[name]
@@ -341,7 +341,7 @@ class Company:
 
 def query(url: str, sql: str) -> list[tuple]:
     """Rows of one query on the warehouse at `url` (DuckDB path or PostgreSQL URL)."""
-    with Warehouse(url).transaction() as tx:
+    with open_warehouse(url).transaction() as tx:
         return tx.fetchall(sql)
 
 

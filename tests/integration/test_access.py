@@ -8,9 +8,8 @@ from datetime import datetime
 import psycopg2
 import pytest
 
-from churnhouse.access import ensure_bi_role
 from churnhouse.publish import publish
-from churnhouse.warehouse import UnsafeIdentifierError, Warehouse
+from churnhouse.warehouse import UnsafeIdentifierError, open_warehouse
 
 pytestmark = pytest.mark.postgres
 
@@ -35,13 +34,13 @@ def role(monkeypatch, postgres_url):
 
 @pytest.fixture
 def published(postgres_url, role):
-    warehouse = Warehouse(postgres_url)
+    warehouse = open_warehouse(postgres_url)
     with warehouse.transaction() as tx:
         tx.execute("CREATE SCHEMA raw")
         tx.execute("CREATE TABLE raw.crm_contacts AS SELECT 'li.wei@example.com' AS email")
         tx.execute("CREATE SCHEMA analytics_audit")
         tx.execute("CREATE TABLE analytics_audit.churn_monthly AS SELECT 1 AS customers_end")
-    ensure_bi_role(warehouse)
+    warehouse.ensure_reader_role()
     publish(warehouse, "night-1", datetime(2024, 4, 1))
     with warehouse.transaction() as tx:
         tx.execute("CREATE SCHEMA analytics_audit")
@@ -83,7 +82,7 @@ def test_the_bi_role_cannot_read_raw_or_audit_nor_write(published, role, stateme
 
 def test_a_hostile_role_name_is_refused_and_nothing_changes(published, monkeypatch, role):
     monkeypatch.setenv("CHURN_BI_ROLE", "churn_bi; DROP SCHEMA raw CASCADE")
-    warehouse = Warehouse(published)
+    warehouse = open_warehouse(published)
     with pytest.raises(UnsafeIdentifierError, match="refusing identifier"):
         publish(warehouse, "night-2", datetime(2024, 4, 2))
     with warehouse.transaction() as tx:

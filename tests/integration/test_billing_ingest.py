@@ -8,14 +8,14 @@ from datetime import datetime
 import pytest
 from factories import KEY, table_fingerprint, write_billing_export
 
-from churnhouse.config import Sources
+from churnhouse.config import SourceSettings
+from churnhouse.contracts import RunWindow
 from churnhouse.devkit.billing_api import start_in_background
 from churnhouse.errors import ContractError
 from churnhouse.ingest import ingest
-from churnhouse.load import RunInfo
-from churnhouse.warehouse import Warehouse
+from churnhouse.warehouse import Warehouse, open_warehouse
 
-RUN = RunInfo("night-1", datetime(2024, 6, 20), datetime(2024, 6, 21))
+RUN = RunWindow("night-1", datetime(2024, 6, 20), datetime(2024, 6, 21))
 TABLES = (
     "raw.billing_customers",
     "raw.billing_subscriptions",
@@ -43,14 +43,14 @@ def test_api_with_faults_yields_the_complete_duplicate_free_set(export, tmp_path
         export, KEY, rate_limit_share=0.25, error_share=0.15, retry_after=0, fault_seed=3
     )
     with faulty:
-        sources = Sources(
+        sources = SourceSettings(
             crm_url="", billing_url=faulty.url, events_uri="", surveys_uri="", billing_api_key=KEY
         )
-        api_side = Warehouse(str(tmp_path / "api.duckdb"))
+        api_side = open_warehouse(str(tmp_path / "api.duckdb"))
         ingest("billing", RUN, sources, api_side)
         assert faulty.status_counts[429] > 0 and faulty.status_counts[500] > 0
-    folder_side = Warehouse(str(tmp_path / "folder.duckdb"))
-    ingest("billing", RUN, Sources("", str(export), "", ""), folder_side)
+    folder_side = open_warehouse(str(tmp_path / "folder.duckdb"))
+    ingest("billing", RUN, SourceSettings("", str(export), "", ""), folder_side)
     api_counts = counts(api_side)
     assert {t: n for t, (n, _) in api_counts.items()} == {
         "raw.billing_customers": 15,
@@ -65,8 +65,8 @@ def test_api_with_faults_yields_the_complete_duplicate_free_set(export, tmp_path
 
 
 def test_the_export_folder_quarantines_its_bad_lines_and_loads_the_rest(export, tmp_path):
-    warehouse = Warehouse(str(tmp_path / "w.duckdb"))
-    result = ingest("billing", RUN, Sources("", str(export), "", ""), warehouse)
+    warehouse = open_warehouse(str(tmp_path / "w.duckdb"))
+    result = ingest("billing", RUN, SourceSettings("", str(export), "", ""), warehouse)
     assert result.rows_quarantined == 3
     with warehouse.transaction() as tx:
         quarantined = tx.fetchall("SELECT location, reason FROM raw._quarantine ORDER BY location")
@@ -83,10 +83,10 @@ def test_a_field_the_models_need_fails_the_load_naming_it(export, tmp_path):
     lines = (export / "invoices.jsonl").read_text().splitlines()
     lines[0] = lines[0].replace('"period": {"start": 1725148800, "end": 1727740800}, ', "")
     (export / "invoices.jsonl").write_text("\n".join(lines) + "\n")
-    warehouse = Warehouse(str(tmp_path / "w.duckdb"))
+    warehouse = open_warehouse(str(tmp_path / "w.duckdb"))
     with pytest.raises(
         ContractError, match=r"billing invoice in_0000: missing field lines.data\[0\].'period'"
     ):
-        ingest("billing", RUN, Sources("", str(export), "", ""), warehouse)
+        ingest("billing", RUN, SourceSettings("", str(export), "", ""), warehouse)
     with warehouse.transaction() as tx:
         assert tx.fetchall("SELECT status FROM raw._loads") == [("failed",)]

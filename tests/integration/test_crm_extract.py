@@ -6,14 +6,14 @@ import pytest
 import sqlalchemy as sa
 from factories import crm_schema
 
-from churnhouse.config import Sources
+from churnhouse.config import SourceSettings
+from churnhouse.contracts import RunWindow
 from churnhouse.errors import ContractError
 from churnhouse.ingest import ingest
-from churnhouse.load import RunInfo
 from churnhouse.sources.crm import extract
-from churnhouse.warehouse import Warehouse
+from churnhouse.warehouse import open_warehouse
 
-RUN = RunInfo("night", datetime(2024, 9, 2), datetime(2024, 9, 3))
+RUN = RunWindow("night", datetime(2024, 9, 2), datetime(2024, 9, 3))
 
 
 def account(account_id: str, updated: datetime, deleted: bool = False, **extra) -> dict:
@@ -121,8 +121,8 @@ def test_incremental_read_takes_rows_updated_since(crm_url):
 
 
 def test_every_version_is_kept_and_soft_deletes_arrive(crm_url, tmp_path):
-    warehouse = Warehouse(str(tmp_path / "w.duckdb"))
-    sources = Sources(crm_url=crm_url, billing_url="", events_uri="", surveys_uri="")
+    warehouse = open_warehouse(str(tmp_path / "w.duckdb"))
+    sources = SourceSettings(crm_url=crm_url, billing_url="", events_uri="", surveys_uri="")
     ingest("crm", RUN, sources, warehouse)
     engine = sa.create_engine(crm_url)
     accounts = crm_schema(sa.MetaData())["accounts"]
@@ -134,7 +134,7 @@ def test_every_version_is_kept_and_soft_deletes_arrive(crm_url, tmp_path):
         )
     engine.dispose()
     ingest(
-        "crm", RunInfo("night-2", datetime(2024, 9, 3), datetime(2024, 9, 4)), sources, warehouse
+        "crm", RunWindow("night-2", datetime(2024, 9, 3), datetime(2024, 9, 4)), sources, warehouse
     )
     with warehouse.transaction() as tx:
         versions = tx.fetchall(

@@ -6,13 +6,14 @@ from datetime import datetime
 
 import pytest
 
-from churnhouse.load import RunInfo, ensure_raw_tables
+from churnhouse.contracts import RunWindow
+from churnhouse.gates import GateFailed, run_marts_gate
+from churnhouse.load import ensure_raw_tables
 from churnhouse.sources.billing.extract import CHARGES, CUSTOMERS, FX_RATES, INVOICES, SUBSCRIPTIONS
 from churnhouse.sources.crm import CRM_TABLES
-from churnhouse.validation import GateFailed, run_marts_gate
-from churnhouse.warehouse import Warehouse
+from churnhouse.warehouse import open_warehouse
 
-RUN = RunInfo("night-1", datetime(2024, 3, 31), datetime(2024, 4, 1))
+RUN = RunWindow("night-1", datetime(2024, 3, 31), datetime(2024, 4, 1))
 
 MONTHLY = """
 CREATE TABLE analytics_audit.churn_monthly AS
@@ -42,7 +43,7 @@ def warehouse(request, tmp_path, monkeypatch):
         if request.param == "duckdb"
         else request.getfixturevalue("postgres_url")
     )
-    warehouse = Warehouse(url)
+    warehouse = open_warehouse(url)
     with warehouse.transaction() as tx:
         ensure_raw_tables(
             tx, [*CRM_TABLES.values(), CUSTOMERS, SUBSCRIPTIONS, INVOICES, CHARGES, FX_RATES]

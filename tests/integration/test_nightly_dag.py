@@ -11,7 +11,7 @@ import pytest
 from factories import table_fingerprint, track, write_mini_bundle, write_partition
 
 from churnhouse.runner import run_day
-from churnhouse.warehouse import Warehouse
+from churnhouse.warehouse import open_warehouse
 
 pytestmark = pytest.mark.airflow
 
@@ -97,12 +97,12 @@ def first_night(tmp_path_factory, airflow_home, bundle) -> str:
 
 
 def raw_fingerprints(url: str) -> dict[str, tuple[int, int]]:
-    with Warehouse(url).transaction() as tx:
+    with open_warehouse(url).transaction() as tx:
         return {table: table_fingerprint(tx, table) for table in RAW_TABLES}
 
 
 def quarantine_counts(url: str) -> dict[str, int]:
-    with Warehouse(url).transaction() as tx:
+    with open_warehouse(url).transaction() as tx:
         rows = tx.fetchall("SELECT source, object_kind, reason FROM raw._quarantine")
     counts: dict[str, int] = {}
     for source, kind, reason in rows:
@@ -124,7 +124,7 @@ def test_first_night_into_duckdb_lands_every_source(first_night):
     assert counts["raw.events"] == 30 * 40, "the re-delivered event collapsed"
     assert counts["raw.survey_nps"] == 2 and counts["raw.survey_cancellations"] == 2
     assert counts["raw._quarantine"] == 3 + 1 + 1, "3 billing lines, 1 event line, 1 NPS row"
-    with Warehouse(first_night).transaction() as tx:
+    with open_warehouse(first_night).transaction() as tx:
         loads = tx.fetchall("SELECT source, status FROM raw._loads ORDER BY source")
         gates = tx.fetchone(
             "SELECT count(*), min(CAST(success AS INTEGER)) FROM raw._validation_runs"
@@ -234,9 +234,7 @@ def published_file(warehouse: str):
     """The published DuckDB file, opened read-only as a BI tool opens it."""
     import duckdb
 
-    from churnhouse.publish import published_path
-
-    return duckdb.connect(str(published_path(Warehouse(warehouse))), read_only=True)
+    return duckdb.connect(str(open_warehouse(warehouse).published_path), read_only=True)
 
 
 def published_run_ids(warehouse: str) -> set[str]:

@@ -10,8 +10,8 @@ from datetime import datetime
 
 import pytest
 
-from churnhouse.publish import publish, published_path
-from churnhouse.warehouse import Warehouse
+from churnhouse.publish import publish
+from churnhouse.warehouse import Warehouse, open_warehouse
 
 AS_OF = datetime(2024, 4, 1)
 MARTS = ("churn_monthly", "churn_events", "dim_customers")
@@ -33,21 +33,14 @@ def build_audit(warehouse: Warehouse, run_id: str, rows: int = 2000) -> None:
 @pytest.fixture(params=["duckdb", "postgres"])
 def warehouse(request, tmp_path):
     if request.param == "duckdb":
-        return Warehouse(str(tmp_path / "warehouse.duckdb"))
-    return Warehouse(request.getfixturevalue("postgres_url"))
+        return open_warehouse(str(tmp_path / "warehouse.duckdb"))
+    return open_warehouse(request.getfixturevalue("postgres_url"))
 
 
 def read_run_ids(warehouse: Warehouse) -> set[str]:
     union = " UNION ALL ".join(f"SELECT run_id FROM analytics.{m}" for m in MARTS)
-    if warehouse.kind == "duckdb":
-        import duckdb
-
-        with duckdb.connect(str(published_path(warehouse)), read_only=True) as con:
-            return {
-                row[0] for row in con.execute(f"SELECT DISTINCT run_id FROM ({union})").fetchall()
-            }
-    with warehouse.transaction() as tx:
-        return {row[0] for row in tx.fetchall(f"SELECT DISTINCT run_id FROM ({union}) AS u")}
+    _, rows = warehouse.read_published(f"SELECT DISTINCT run_id FROM ({union}) AS u")
+    return {row[0] for row in rows}
 
 
 def test_publish_moves_every_mart_with_the_run_stamp(warehouse):
@@ -65,7 +58,7 @@ def test_a_failed_night_leaves_the_published_tables_as_they_were(warehouse):
 
 
 def test_duckdb_readers_never_see_a_mixed_state_and_never_block_the_writer(tmp_path):
-    warehouse = Warehouse(str(tmp_path / "warehouse.duckdb"))
+    warehouse = open_warehouse(str(tmp_path / "warehouse.duckdb"))
     build_audit(warehouse, "night-0")
     publish(warehouse, "night-0", AS_OF)
     reader = textwrap.dedent(
@@ -75,7 +68,7 @@ def test_duckdb_readers_never_see_a_mixed_state_and_never_block_the_writer(tmp_p
         seen, mixed = set(), 0
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            with duckdb.connect({str(published_path(warehouse))!r}, read_only=True) as con:
+            with duckdb.connect({str(warehouse.published_path)!r}, read_only=True) as con:
                 ids = {{r[0] for r in con.execute(f"SELECT DISTINCT run_id FROM ({{union}})").fetchall()}}
             mixed += len(ids) != 1
             seen |= ids
@@ -96,7 +89,7 @@ def test_duckdb_readers_never_see_a_mixed_state_and_never_block_the_writer(tmp_p
 
 @pytest.mark.postgres
 def test_postgres_readers_never_see_a_mixed_state(postgres_url):
-    warehouse = Warehouse(postgres_url)
+    warehouse = open_warehouse(postgres_url)
     build_audit(warehouse, "night-0", rows=20000)
     publish(warehouse, "night-0", AS_OF)
     stop, seen, mixed, errors = threading.Event(), set(), [], []

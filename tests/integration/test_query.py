@@ -9,7 +9,7 @@ import pytest
 
 from churnhouse.cli import main
 from churnhouse.publish import publish
-from churnhouse.warehouse import Warehouse
+from churnhouse.warehouse import open_warehouse
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
@@ -19,7 +19,7 @@ def published(request, tmp_path):
         if request.param == "duckdb"
         else request.getfixturevalue("postgres_url")
     )
-    warehouse = Warehouse(url)
+    warehouse = open_warehouse(url)
     with warehouse.transaction() as tx:
         tx.execute("CREATE SCHEMA analytics_audit")
         tx.execute(

@@ -7,29 +7,29 @@ from datetime import datetime, timedelta
 import pytest
 from factories import track, write_partition
 
-from churnhouse.config import Sources
+from churnhouse.config import SourceSettings
+from churnhouse.contracts import RunWindow
+from churnhouse.gates import GateFailed, run_raw_gate
 from churnhouse.ingest import ingest
-from churnhouse.load import RunInfo
-from churnhouse.validation import GateFailed, run_raw_gate
-from churnhouse.warehouse import Warehouse
+from churnhouse.warehouse import open_warehouse
 
 
-def night(day: int) -> RunInfo:
+def night(day: int) -> RunWindow:
     start = datetime(2024, 9, day)
-    return RunInfo(f"night-{day}", start, start + timedelta(days=1))
+    return RunWindow(f"night-{day}", start, start + timedelta(days=1))
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
 def warehouse(request, tmp_path, monkeypatch):
     monkeypatch.setenv("CHURN_HOME", str(tmp_path / "home"))
     if request.param == "duckdb":
-        return Warehouse(str(tmp_path / "warehouse.duckdb"))
-    return Warehouse(request.getfixturevalue("postgres_url"))
+        return open_warehouse(str(tmp_path / "warehouse.duckdb"))
+    return open_warehouse(request.getfixturevalue("postgres_url"))
 
 
 def test_a_sudden_volume_drop_fails_the_gate_loudly(warehouse, tmp_path):
     root = tmp_path / "events"
-    sources = Sources(crm_url="", billing_url="", events_uri=str(root), surveys_uri="")
+    sources = SourceSettings(crm_url="", billing_url="", events_uri=str(root), surveys_uri="")
     write_partition(
         root, "2024-08-30", [track(f"h{i}", "2024-08-30T10:00:00Z") for i in range(500)]
     )
@@ -69,8 +69,8 @@ def weekday_company(root, saturday_tonight: int) -> None:
 def test_a_weekend_is_held_against_the_weekends_before_it(warehouse, tmp_path, tonight, passes):
     root = tmp_path / "events"
     weekday_company(root, saturday_tonight=tonight)
-    sources = Sources(crm_url="", billing_url="", events_uri=str(root), surveys_uri="")
-    saturday = RunInfo("saturday", datetime(2024, 9, 28), datetime(2024, 9, 29))
+    sources = SourceSettings(crm_url="", billing_url="", events_uri=str(root), surveys_uri="")
+    saturday = RunWindow("saturday", datetime(2024, 9, 28), datetime(2024, 9, 29))
     ingest("events", saturday, sources, warehouse)  # the first run: the whole history
     if passes:  # 19 is under half the trailing 7 days' median (100), near the Saturdays' 20
         run_raw_gate(warehouse, "events", saturday)
@@ -80,7 +80,7 @@ def test_a_weekend_is_held_against_the_weekends_before_it(warehouse, tmp_path, t
 
 
 def test_the_usual_volume_falls_back_to_the_trailing_days_without_weekly_history():
-    from churnhouse.validation import usual_volume
+    from churnhouse.gates.volume import usual_volume
 
     assert usual_volume([20, 22, 0, 18], [100] * 7) == (
         20,
@@ -131,7 +131,7 @@ def test_null_keys_in_a_crm_batch_are_named_with_offending_rows(warehouse, tmp_p
             )
         )
     engine.dispose()
-    sources = Sources(crm_url=url, billing_url="", events_uri="", surveys_uri="")
+    sources = SourceSettings(crm_url=url, billing_url="", events_uri="", surveys_uri="")
     ingest("crm", night(1), sources, warehouse)
     with pytest.raises(GateFailed) as failure:
         run_raw_gate(warehouse, "crm", night(1))

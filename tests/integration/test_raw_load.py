@@ -8,20 +8,20 @@ from datetime import datetime
 import pytest
 from factories import table_fingerprint, track, write_partition
 
-from churnhouse.config import Sources
+from churnhouse.config import SourceSettings
+from churnhouse.contracts import RunWindow
 from churnhouse.ingest import ingest
-from churnhouse.load import RunInfo
-from churnhouse.warehouse import Warehouse
+from churnhouse.warehouse import open_warehouse
 
-RUN = RunInfo("night-1", datetime(2024, 9, 2), datetime(2024, 9, 3))
+RUN = RunWindow("night-1", datetime(2024, 9, 2), datetime(2024, 9, 3))
 RAW_TABLES = ("raw.events", "raw._quarantine")
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
 def warehouse(request, tmp_path):
     if request.param == "duckdb":
-        return Warehouse(str(tmp_path / "warehouse.duckdb"))
-    return Warehouse(request.getfixturevalue("postgres_url"))
+        return open_warehouse(str(tmp_path / "warehouse.duckdb"))
+    return open_warehouse(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def sources(tmp_path):
     write_partition(root, "2024-09-01", lines[:200] + ["{broken", "{broken"])
     write_partition(root, "2024-09-02", lines[150:] + [track("late", "2024-08-28T23:00:00-05:00")])
     (tmp_path / "surveys").mkdir()
-    return Sources(
+    return SourceSettings(
         crm_url="", billing_url="", events_uri=str(root), surveys_uri=str(tmp_path / "surveys")
     )
 
@@ -106,30 +106,30 @@ def test_a_killed_load_leaves_no_partial_batch(tmp_path, sources):
         import os
         from datetime import datetime
         import churnhouse.load as load
-        from churnhouse.config import Sources
+        from churnhouse.config import SourceSettings
         from churnhouse.ingest import ingest
-        from churnhouse.load import RunInfo
-        from churnhouse.warehouse import Warehouse
+        from churnhouse.contracts import RunWindow
+        from churnhouse.warehouse import open_warehouse
 
         original = load.merge_staged
         def merge_then_die(tx, table, staged):
             original(tx, table, staged)
             os._exit(9)
         load.merge_staged = merge_then_die
-        sources = Sources(crm_url="", billing_url="", events_uri={sources.events_uri!r}, surveys_uri="")
-        run = RunInfo("night-1", datetime(2024, 9, 2), datetime(2024, 9, 3))
-        ingest("events", run, sources, Warehouse({str(path)!r}))
+        sources = SourceSettings(crm_url="", billing_url="", events_uri={sources.events_uri!r}, surveys_uri="")
+        run = RunWindow("night-1", datetime(2024, 9, 2), datetime(2024, 9, 3))
+        ingest("events", run, sources, open_warehouse({str(path)!r}))
         """
     )
     killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert killed.returncode == 9, killed.stderr
-    warehouse = Warehouse(str(path))
+    warehouse = open_warehouse(str(path))
     with warehouse.transaction() as tx:
         tables = {row[0] for row in tx.fetchall("SELECT table_name FROM information_schema.tables")}
         assert "events" not in tables or tx.fetchone("SELECT count(*) FROM raw.events") == (0,)
 
     ingest("events", RUN, sources, warehouse)
-    clean = Warehouse(str(tmp_path / "clean.duckdb"))
+    clean = open_warehouse(str(tmp_path / "clean.duckdb"))
     ingest("events", RUN, sources, clean)
     assert fingerprints(warehouse) == fingerprints(clean)
 
@@ -145,16 +145,16 @@ def test_parallel_loads_into_one_duckdb_file_do_not_collide(tmp_path, sources):
         """
         import sys
         from datetime import datetime
-        from churnhouse.config import Sources
+        from churnhouse.config import SourceSettings
         from churnhouse.ingest import ingest
-        from churnhouse.load import RunInfo
-        from churnhouse.warehouse import Warehouse
+        from churnhouse.contracts import RunWindow
+        from churnhouse.warehouse import open_warehouse
 
         events, surveys, path, source = sys.argv[1:]
-        sources = Sources(crm_url="", billing_url="", events_uri=events, surveys_uri=surveys)
-        run = RunInfo("night-1", datetime(2024, 9, 2), datetime(2024, 9, 3))
+        sources = SourceSettings(crm_url="", billing_url="", events_uri=events, surveys_uri=surveys)
+        run = RunWindow("night-1", datetime(2024, 9, 2), datetime(2024, 9, 3))
         for _ in range(3):
-            ingest(source, run, sources, Warehouse(path))
+            ingest(source, run, sources, open_warehouse(path))
         """
     )
     processes = [
@@ -177,7 +177,7 @@ def test_parallel_loads_into_one_duckdb_file_do_not_collide(tmp_path, sources):
     for process in processes:
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr
-    with Warehouse(str(path)).transaction() as tx:
+    with open_warehouse(str(path)).transaction() as tx:
         assert tx.fetchone("SELECT count(*) FROM raw.events") == (301,)
         assert tx.fetchone("SELECT count(*) FROM raw.survey_nps") == (1,)
         assert tx.fetchone("SELECT count(*) FROM raw._loads WHERE status = 'success'") == (12,)

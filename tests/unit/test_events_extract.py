@@ -5,10 +5,10 @@ from datetime import date, datetime
 import pytest
 from factories import track, write_partition
 
-from churnhouse.load import RunInfo
+from churnhouse.contracts import RunWindow
 from churnhouse.sources.events import partitions_between, read_events
 
-RUN = RunInfo("test", datetime(2024, 9, 2), datetime(2024, 9, 3))
+RUN = RunWindow("test", datetime(2024, 9, 2), datetime(2024, 9, 3))
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_nothing_of_a_line_is_lost_and_the_common_line_is_not_stored_twice(tmp_p
 
 def test_every_bad_line_is_quarantined_with_location_and_reason(events_root):
     _, bad = read_events(str(events_root), None, date(2024, 9, 3), RUN)
-    reasons = {row["location"]: row["reason"] for row in bad}
+    reasons = {row.location: row.reason for row in bad}
     assert reasons == {
         "dt=2024-09-02/part-0000.jsonl.gz:2": "invalid JSON",
         "dt=2024-09-02/part-0000.jsonl.gz:3": "not a JSON object",
@@ -101,7 +101,7 @@ def test_every_bad_line_is_quarantined_with_location_and_reason(events_root):
         "dt=2024-09-02/part-0000.jsonl.gz:7": "unparseable timestamp: yesterday at noon",
         "dt=2024-09-02/part-0000.jsonl.gz:8": "track call without group_id",
     }
-    assert next(row for row in bad if row["reason"] == "invalid JSON")["raw_text"] == "{not json"
+    assert next(row for row in bad if row.reason == "invalid JSON").raw_text == "{not json"
 
 
 def test_missing_events_folder_is_a_clear_error(tmp_path):
@@ -119,5 +119,5 @@ def test_any_fsspec_location_is_read_through_duckdb(events_root):
     rows, bad = read_events("memory://bucket/events", None, date(2024, 9, 3), RUN)
     local_rows, local_bad = read_events(str(events_root), None, date(2024, 9, 3), RUN)
     assert sorted(rows.column("message_id").to_pylist()) == ["m1", "m2", "m5"]
-    assert [row["location"] for row in bad] == [row["location"] for row in local_bad]
+    assert [row.location for row in bad] == [row.location for row in local_bad]
     assert rows.column("file").to_pylist() == local_rows.column("file").to_pylist()

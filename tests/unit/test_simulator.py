@@ -19,12 +19,11 @@ import pytest
 import sqlalchemy as sa
 
 from churnhouse.devkit.simulator import simulate
+from churnhouse.devkit.simulator.truth import FREE_MAIL
 
 SMALL = {"customers": 40, "months": 8, "start": "2024-01", "seed": 3}
 RICH = {"customers": 300, "months": 14, "start": "2024-01", "seed": 11}
 SMALL_AS_OF = datetime(2024, 9, 1, tzinfo=UTC)
-FREE_MAIL = {"gmail.com", "qq.com", "163.com", "outlook.com", "hotmail.com", "yahoo.com",
-             "icloud.com"}  # fmt: skip
 
 
 # --- reading a bundle back ---------------------------------------------------------------------

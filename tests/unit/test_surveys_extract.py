@@ -6,10 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from churnhouse.load import RunInfo
+from churnhouse.config import SourceSettings
+from churnhouse.contracts import ExtractWindow, RunWindow
 from churnhouse.sources.surveys import extract
 
-RUN = RunInfo("test", datetime(2024, 9, 1), datetime(2024, 9, 2))
+RUN = RunWindow("test", datetime(2024, 9, 1), datetime(2024, 9, 2))
+
+
+def read_surveys(uri: str):
+    extracted = extract(ExtractWindow(RUN, None), SourceSettings("", "", "", surveys_uri=uri))
+    return extracted.batches, extracted.bad
+
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "spec_examples"
 HEADER = "response_id,submitted_at,email,subscription_id,primary_reason,reason_text,offer_presented,offer_accepted,outcome\n"
 
@@ -54,7 +62,7 @@ def _by_id(batch):
 
 
 def test_cancellations_keep_quoted_multiline_text_and_the_later_file(surveys_root):
-    (cancellations, _), _ = extract(str(surveys_root), RUN)
+    (cancellations, _), _ = read_surveys(str(surveys_root))
     rows = _by_id(cancellations)
     assert sorted(rows) == ["resp_1", "resp_2", "resp_4"]
     assert rows["resp_1"]["reason_text"] == "预算削减,价格太贵\n明年再看"
@@ -68,8 +76,8 @@ def test_cancellations_keep_quoted_multiline_text_and_the_later_file(surveys_roo
 
 
 def test_bad_rows_are_quarantined_with_file_row_and_reason(surveys_root):
-    _, bad = extract(str(surveys_root), RUN)
-    reasons = {row["location"]: row["reason"] for row in bad}
+    _, bad = read_surveys(str(surveys_root))
+    reasons = {row.location: row.reason for row in bad}
     assert reasons == {
         "cancellation/2024-09-01.csv:5": "missing response_id",
         "cancellation/2024-09-01.csv:6": "unparseable submitted_at: '31/02/2024'",
@@ -81,7 +89,7 @@ def test_bad_rows_are_quarantined_with_file_row_and_reason(surveys_root):
 
 
 def test_nps_scores_and_offsets(surveys_root):
-    (_, nps), _ = extract(str(surveys_root), RUN)
+    (_, nps), _ = read_surveys(str(surveys_root))
     rows = _by_id(nps)
     assert sorted(rows) == ["nps_1", "nps_2"]
     assert rows["nps_2"]["submitted_at"] == datetime(2024, 7, 16, 16, 30)
@@ -91,7 +99,7 @@ def test_nps_scores_and_offsets(surveys_root):
 def test_the_spec_example_file_loads(tmp_path):
     (tmp_path / "cancellation").mkdir()
     shutil.copy(EXAMPLES / "cancellation-survey.csv", tmp_path / "cancellation" / "a.csv")
-    (cancellations, _), bad = extract(str(tmp_path), RUN)
+    (cancellations, _), bad = read_surveys(str(tmp_path))
     assert bad == []
     assert _by_id(cancellations)["resp_0001"]["reason_text"] == "预算削减,价格太贵\n明年再看"
 
@@ -103,7 +111,7 @@ def test_any_fsspec_location_reads_the_same(surveys_root):
     memory = fsspec.filesystem("memory")
     for path in surveys_root.rglob("*.csv"):
         memory.pipe(f"memory://landing/surveys/{path.parent.name}/{path.name}", path.read_bytes())
-    remote, remote_bad = extract("memory://landing/surveys", RUN)
-    local, local_bad = extract(str(surveys_root), RUN)
+    remote, remote_bad = read_surveys("memory://landing/surveys")
+    local, local_bad = read_surveys(str(surveys_root))
     assert [b.rows.num_rows for b in remote] == [b.rows.num_rows for b in local] == [3, 2]
     assert remote_bad == local_bad

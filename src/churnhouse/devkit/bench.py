@@ -28,7 +28,7 @@ def _peak_rss_mib() -> float:
 
 
 def _baseline_events_rows_per_second(events_root: Path) -> tuple[int, float]:
-    from churnhouse.warehouse import open_duckdb
+    from churnhouse.warehouse.duckdb import open_duckdb
 
     files = sorted(str(p) for p in events_root.glob("dt=*/*.jsonl.gz"))
     con = open_duckdb(events_root.parent / "baseline.duckdb")  # the warehouse's memory limit
@@ -55,10 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from churnhouse.config import sources_for_bundle
+    from churnhouse.contracts import RunWindow
     from churnhouse.devkit.simulator import bundle_as_of, simulate
-    from churnhouse.ingest import SOURCES, ingest
-    from churnhouse.load import RunInfo
-    from churnhouse.warehouse import Warehouse
+    from churnhouse.ingest import ingest
+    from churnhouse.sources import source_names
+    from churnhouse.warehouse import open_warehouse
 
     work = churn_home() / "bench"
     shutil.rmtree(work, ignore_errors=True)
@@ -75,12 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     print(summary.describe())
     print(f"simulate: {time.monotonic() - started:.1f}s, peak RSS {_peak_rss_mib():.0f} MiB")
 
-    warehouse = Warehouse(args.warehouse or str(work / "warehouse.duckdb"))
+    warehouse = open_warehouse(args.warehouse or str(work / "warehouse.duckdb"))
     end = bundle_as_of(bundle)
-    run = RunInfo("bench", end - timedelta(days=1), end)
+    run = RunWindow("bench", end - timedelta(days=1), end)
     sources = sources_for_bundle(bundle)
     rates = {}
-    for source in SOURCES:
+    for source in source_names():
         ingest_started = time.monotonic()
         result = ingest(source, run, sources, warehouse)
         result.seconds = time.monotonic() - ingest_started  # extraction included

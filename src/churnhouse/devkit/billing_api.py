@@ -22,13 +22,12 @@ import sys
 import threading
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
-from churnhouse.sources.billing.export import RESOURCES, iter_export_objects, latest_by_id
+BILLING_RESOURCES = ("customers", "subscriptions", "invoices", "charges")
 
 log = logging.getLogger("churnhouse.billing_api")
 
@@ -89,25 +88,46 @@ class Collection:
 
 def load_collections(data_dir: Path | str) -> dict[str, Collection]:
     """Every resource of an export folder; bad lines are skipped with a warning on stderr."""
-    return {resource: Collection(_stored_objects(data_dir, resource)) for resource in RESOURCES}
+    return {
+        resource: Collection(_stored_objects(data_dir, resource)) for resource in BILLING_RESOURCES
+    }
 
 
 def _stored_objects(data_dir: Path | str, resource: str) -> list[StoredObject]:
-    def good_lines() -> Iterator[StoredObject]:
-        for line in iter_export_objects(data_dir, resource):
-            created = (line.obj or {}).get("created") or 0  # deleted customers have none
-            if line.error is None and type(created) is not int:
-                line = line._replace(error=f"'created' is not unix seconds: {created!r}")
-            if line.error is not None:
-                print(
-                    f"billing-api: skipping {resource}.jsonl line {line.line_no}: {line.error}",
-                    file=sys.stderr,
-                )
-                continue
-            status = line.obj.get("status") if resource == "subscriptions" else None
-            yield StoredObject(created, line.obj["id"], status, line.raw.strip().encode())
+    """The objects of `<data_dir>/<resource>.jsonl`, the last copy of each id winning.
 
-    return list(latest_by_id(good_lines(), id_of=lambda obj: obj.id).values())
+    The server reads the files its own simple way (not with the pipeline's export
+    reader), so the pipeline's reader is tested against an independent server.
+    """
+    path = Path(data_dir) / f"{resource}.jsonl"
+    if not path.is_file():
+        return []
+    latest: dict[str, StoredObject] = {}
+    for line_no, line in enumerate(path.read_bytes().removeprefix(b"\xef\xbb\xbf").splitlines(), 1):
+        stored = _stored_object(line, resource)
+        if isinstance(stored, str):
+            if line.strip():
+                print(
+                    f"billing-api: skipping {path.name} line {line_no}: {stored}", file=sys.stderr
+                )
+            continue
+        latest[stored.id] = stored
+    return list(latest.values())
+
+
+def _stored_object(line: bytes, resource: str) -> StoredObject | str:
+    """One export line as a stored object, or why the server skips it."""
+    try:
+        obj = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return f"not a JSON line ({error})"
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not obj["id"]:
+        return "not an object with an id"
+    created = obj.get("created") or 0  # deleted customers have none
+    if type(created) is not int:
+        return f"'created' is not unix seconds: {created!r}"
+    status = obj.get("status") if resource == "subscriptions" else None
+    return StoredObject(created, obj["id"], status, line.strip())
 
 
 class BadRequest(Exception):
@@ -294,7 +314,7 @@ def serve_forever(
         fault_seed=fault_seed,
     )
     with make_server(api, host, port) as server:
-        counts = ", ".join(f"{len(api.collections[r].objects)} {r}" for r in RESOURCES)
+        counts = ", ".join(f"{len(api.collections[r].objects)} {r}" for r in BILLING_RESOURCES)
         print(f"billing API at {_url(server)} ({counts}); Ctrl-C stops it", flush=True)
         try:
             server.serve_forever()

@@ -24,22 +24,14 @@ def _ensure_bundle(bundle: Path) -> None:
     print(summary.describe())
 
 
-RAW = (
-    "crm_accounts",
-    "billing_subscriptions",
-    "billing_invoice_lines",
-    "events",
-    "survey_cancellations",
-    "survey_nps",
-)
-
-
 def _print_summary(warehouse_url: str) -> None:
-    from churnhouse.validation import data_docs_dir
-    from churnhouse.warehouse import Warehouse
+    from churnhouse.gates import data_docs_dir
+    from churnhouse.sources import all_raw_tables
+    from churnhouse.warehouse import open_warehouse
 
-    with Warehouse(warehouse_url).transaction() as tx:
-        tables = {table: tx.fetchone(f"SELECT count(*) FROM raw.{table}")[0] for table in RAW}
+    raw = [table.qualified_name for tables in all_raw_tables().values() for table in tables]
+    with open_warehouse(warehouse_url).transaction() as tx:
+        tables = {table: tx.fetchone(f"SELECT count(*) FROM {table}")[0] for table in raw}
         quarantined = dict(tx.fetchall("SELECT source, count(*) FROM raw._quarantine GROUP BY 1"))
         gates = tx.fetchall(
             "SELECT boundary, count(*), sum(CASE WHEN success THEN 1 ELSE 0 END), "
@@ -49,7 +41,7 @@ def _print_summary(warehouse_url: str) -> None:
         )
     print("\nraw layer (rows now; bad records quarantined by source):")
     for table, rows in tables.items():
-        print(f"  raw.{table:<22} {rows:>10,}")
+        print(f"  {table:<26} {rows:>10,}")
     print("  quarantined: " + ", ".join(f"{s} {n:,}" for s, n in sorted(quarantined.items())))
     print("\nGreat Expectations gates of the night:")
     for boundary, suites, passed, checks in gates:
@@ -75,9 +67,9 @@ FROM churn_events GROUP BY reason_category ORDER BY churns DESC, reason_category
 
 def _print_marts(warehouse_url: str) -> None:
     from churnhouse.query import render, run_query
-    from churnhouse.warehouse import Warehouse
+    from churnhouse.warehouse import open_warehouse
 
-    warehouse = Warehouse(warehouse_url)
+    warehouse = open_warehouse(warehouse_url)
     for title, sql in (
         ("last 6 months (all customers)", SUMMARY_SQL),
         ("top reasons", REASONS_SQL),
@@ -93,10 +85,10 @@ def _print_marts(warehouse_url: str) -> None:
 
 def _print_truth_check(warehouse_url: str, bundle: Path) -> None:
     from churnhouse.devkit.acceptance import compare_published_with_truth
-    from churnhouse.warehouse import Warehouse
+    from churnhouse.warehouse import open_warehouse
 
     print("\npublished tables against the simulator's truth:")
-    for comparison in compare_published_with_truth(Warehouse(warehouse_url), bundle):
+    for comparison in compare_published_with_truth(open_warehouse(warehouse_url), bundle):
         print(f"  {comparison.describe(limit=5)}")
 
 

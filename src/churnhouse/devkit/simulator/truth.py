@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
+from churnhouse.devkit.seeds import seed_values
 from churnhouse.devkit.simulator.clock import DAY, Calendar, month_start, truth_text
 from churnhouse.devkit.simulator.model import (
     Account,
@@ -34,10 +35,9 @@ from churnhouse.devkit.simulator.reasons import (
 PLACES = Decimal("1E-12")
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
-FREE_MAIL = frozenset(
-    ("gmail.com", "qq.com", "163.com", "outlook.com", "hotmail.com", "yahoo.com", "icloud.com")
-)
-ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+# The same lists the dbt models read: the project's seeds.
+FREE_MAIL = seed_values("free_mail_domains", "domain")
+ZERO_DECIMAL = seed_values("zero_decimal_currencies", "currency")
 INTERVAL_SCALE = {"month": (1, 1), "year": (1, 12), "week": (52, 12), "day": (365, 12)}
 MRR_STATUSES = ("paid", "open")
 COMPLAINT_WINDOW = 90 * DAY

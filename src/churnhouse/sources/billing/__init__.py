@@ -14,10 +14,27 @@ from churnhouse.sources.billing.export import (
     iter_export_objects,
     latest_by_id,
 )
-from churnhouse.sources.billing.extract import extract
+from churnhouse.sources.billing.extract import (
+    CHARGES,
+    CUSTOMERS,
+    INVOICE_LINES,
+    INVOICES,
+    SUBSCRIPTIONS,
+    extract,
+)
+
+RAW_TABLES = (CUSTOMERS, SUBSCRIPTIONS, INVOICES, CHARGES)  # invoice lines: INVOICES' child
+LOOKBACK_DAYS = 3  # invoices and charges from the look-back start; the rest in full
 
 __all__ = [
+    "CHARGES",
+    "CUSTOMERS",
+    "INVOICES",
+    "INVOICE_LINES",
+    "LOOKBACK_DAYS",
+    "RAW_TABLES",
     "RESOURCES",
+    "SUBSCRIPTIONS",
     "BillingApiClient",
     "BillingApiError",
     "BillingApiRejected",

@@ -11,9 +11,19 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from churnhouse.config import Sources
+from churnhouse.config import SourceSettings
+from churnhouse.contracts import (
+    BadRecord,
+    Batch,
+    Extracted,
+    ExtractWindow,
+    RawTable,
+    RunWindow,
+    from_epoch,
+    rows_to_columns,
+    with_meta,
+)
 from churnhouse.errors import ContractError
-from churnhouse.load import Batch, RawTable, RunInfo, with_meta
 
 SOURCE = "billing"
 _RAW = {"raw": "TEXT"}
@@ -115,12 +125,6 @@ CHARGES = RawTable(
     key=("id",),
 )
 
-FX_RATES = RawTable(
-    "fx_rates",
-    {"currency": "TEXT", "month": "TEXT", "rate_to_usd": "TEXT"},
-    key=("currency", "month"),
-)
-
 # Incremental resources are read from the look-back start; the others in full.
 INCREMENTAL = {"invoices", "charges"}
 
@@ -128,7 +132,7 @@ INCREMENTAL = {"invoices", "charges"}
 def _epoch(value) -> datetime | None:
     if value is None:
         return None
-    return datetime.fromtimestamp(int(value), UTC).replace(tzinfo=None)
+    return from_epoch(int(value))
 
 
 def _get(obj: dict, path: str, resource: str, required: bool = True):
@@ -261,37 +265,36 @@ _SHAPES = {
 
 
 def _objects(
-    sources: Sources, resource: str, created_gte: int | None, bad: list[dict]
+    settings: SourceSettings, resource: str, created_gte: int | None, bad: list[BadRecord]
 ) -> Iterator[dict]:
     """Objects of one resource from the API or the export folder; bad export lines go to `bad`."""
-    if sources.billing_is_api:
+    if settings.billing_is_api:
         from churnhouse.sources.billing.client import BillingApiClient
 
-        with BillingApiClient(sources.billing_url, sources.billing_api_key or "") as client:
+        with BillingApiClient(settings.billing_url, settings.billing_api_key or "") as client:
             yield from client.iter_objects(resource, created_gte=created_gte)
         return
     from pathlib import Path
 
     from churnhouse.sources.billing.export import iter_export_objects
 
-    folder = Path(sources.billing_url.removeprefix("file://"))
+    folder = Path(settings.billing_url.removeprefix("file://"))
     if not folder.is_dir():
         raise FileNotFoundError(f"billing export folder {folder} does not exist")
     for line_no, obj, raw_text, error in iter_export_objects(folder, resource):
         if error is not None:
             bad.append(
-                {
-                    "object_kind": resource.removesuffix("s"),
-                    "location": f"{resource}.jsonl:{line_no}",
-                    "raw_text": raw_text,
-                    "reason": error,
-                }
+                BadRecord(
+                    resource.removesuffix("s"), f"{resource}.jsonl:{line_no}", raw_text, error
+                )
             )
         elif created_gte is None or int(obj.get("created") or 0) >= created_gte:
             yield obj
 
 
-def _batch_for(resource: str, objects: Iterator[dict], run: RunInfo) -> tuple[Batch, Batch | None]:
+def _batch_for(
+    resource: str, objects: Iterator[dict], run: RunWindow
+) -> tuple[Batch, Batch | None]:
     table, to_row = _SHAPES[resource]
     latest: dict[str, dict] = {}
     for obj in objects:  # a later copy of the same id replaces the earlier one
@@ -300,77 +303,27 @@ def _batch_for(resource: str, objects: Iterator[dict], run: RunInfo) -> tuple[Ba
         {**to_row(obj), "raw": json.dumps(obj, ensure_ascii=False)}
         for _, obj in sorted(latest.items())
     ]
-    batch = Batch(table, with_meta(table, _columns(table, rows), SOURCE, run))
+    batch = Batch(table, with_meta(table, rows_to_columns(table, rows), SOURCE, run))
     if resource != "invoices":
         return batch, None
     lines = [
         line for obj in (latest[key] for key in sorted(latest)) for line in invoice_line_rows(obj)
     ]
     return batch, Batch(
-        INVOICE_LINES, with_meta(INVOICE_LINES, _columns(INVOICE_LINES, lines), SOURCE, run)
+        INVOICE_LINES, with_meta(INVOICE_LINES, rows_to_columns(INVOICE_LINES, lines), SOURCE, run)
     )
 
 
-def _columns(table: RawTable, rows: list[dict]) -> dict[str, list]:
-    return {name: [row[name] for row in rows] for name in table.columns}
-
-
-def fx_rates_batch(fx_rates_uri: str, run: RunInfo) -> tuple[Batch, list[dict]]:
-    """The finance rates file (currency,month,rate_to_usd); rates stay exact decimal strings."""
-    import csv
-    import re
-    from decimal import Decimal, InvalidOperation
-    from pathlib import Path
-
-    path = Path(fx_rates_uri.removeprefix("file://"))
-    if not path.is_file():
-        raise FileNotFoundError(f"FX rates file {path} does not exist")
-    rows: dict[tuple[str, str], dict] = {}
-    bad: list[dict] = []
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"currency", "month", "rate_to_usd"} - set(reader.fieldnames or [])
-        if missing:
-            raise ContractError(f"{path.name}: missing column(s) {', '.join(sorted(missing))}")
-        for row in reader:
-            currency = (row["currency"] or "").strip().lower()
-            month, rate = (row["month"] or "").strip(), (row["rate_to_usd"] or "").strip()
-            try:
-                valid = bool(currency) and re.fullmatch(r"\d{4}-\d{2}", month) and Decimal(rate) > 0
-            except InvalidOperation:
-                valid = False
-            if not valid:
-                bad.append(
-                    {
-                        "object_kind": "fx_rate",
-                        "location": f"{path.name}:{reader.line_num}",
-                        "raw_text": ",".join(
-                            row.get(k) or "" for k in ("currency", "month", "rate_to_usd")
-                        ),
-                        "reason": "needs a currency, a YYYY-MM month and a positive decimal rate",
-                    }
-                )
-                continue
-            rows[(currency, month)] = {"currency": currency, "month": month, "rate_to_usd": rate}
-    ordered = [rows[key] for key in sorted(rows)]
-    return Batch(FX_RATES, with_meta(FX_RATES, _columns(FX_RATES, ordered), SOURCE, run)), bad
-
-
-def extract(
-    sources: Sources, since: datetime | None, run: RunInfo
-) -> tuple[list[Batch], list[dict]]:
+def extract(window: ExtractWindow, settings: SourceSettings) -> Extracted:
     """All four billing resources for this run, and the export lines that could not be read."""
+    since = window.since
     created_gte = int(since.replace(tzinfo=UTC).timestamp()) if since else None
-    batches: list[Batch] = []
-    bad: list[dict] = []
+    extracted = Extracted([])
     for resource in _SHAPES:
-        window = created_gte if resource in INCREMENTAL else None
-        batch, lines = _batch_for(resource, _objects(sources, resource, window, bad), run)
-        batches.append(batch)
+        start = created_gte if resource in INCREMENTAL else None
+        objects = _objects(settings, resource, start, extracted.bad)
+        batch, lines = _batch_for(resource, objects, window.run)
+        extracted.batches.append(batch)
         if lines is not None:
-            batches.append(lines)
-    if sources.fx_rates_uri:
-        rates, bad_rates = fx_rates_batch(sources.fx_rates_uri, run)
-        batches.append(rates)
-        bad.extend(bad_rates)
-    return batches, bad
+            extracted.batches.append(lines)
+    return extracted

@@ -7,4 +7,7 @@ versions with `is_deleted = true`.
 
 from churnhouse.sources.crm.extract import CRM_TABLES, extract
 
-__all__ = ["CRM_TABLES", "extract"]
+RAW_TABLES = tuple(CRM_TABLES.values())
+LOOKBACK_DAYS = 1  # the overlap on `updated_at`
+
+__all__ = ["CRM_TABLES", "LOOKBACK_DAYS", "RAW_TABLES", "extract"]

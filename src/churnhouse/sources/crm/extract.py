@@ -6,8 +6,9 @@ import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from churnhouse.config import SourceSettings
+from churnhouse.contracts import Batch, Extracted, ExtractWindow, RawTable, RunWindow, with_meta
 from churnhouse.errors import ContractError
-from churnhouse.load import Batch, RawTable, RunInfo, with_meta
 
 SOURCE = "crm"
 
@@ -18,6 +19,7 @@ CRM_TABLES: dict[str, RawTable] = {
         "crm_users",
         {"user_id": "TEXT", "full_name": "TEXT", "email": "TEXT", "team": "TEXT", **_VERSION},
         key=("user_id", "updated_at"),
+        person_name_columns=("full_name",),
     ),
     "accounts": RawTable(
         "crm_accounts",
@@ -52,6 +54,7 @@ CRM_TABLES: dict[str, RawTable] = {
             **_VERSION,
         },
         key=("contact_id", "updated_at"),
+        person_name_columns=("full_name",),
     ),
     "activities": RawTable(
         "crm_activities",
@@ -112,7 +115,7 @@ def _convert(value, sql_type: str):
 
 
 def _read_table(
-    engine, source_table: str, raw: RawTable, since: datetime | None, run: RunInfo
+    engine, source_table: str, raw: RawTable, since: datetime | None, run: RunWindow
 ) -> Batch:
     import sqlalchemy as sa
 
@@ -160,12 +163,17 @@ def _checked_value(source_table: str, raw: RawTable, row, name: str, sql_type: s
         ) from error
 
 
-def extract(crm_url: str, since: datetime | None, run: RunInfo) -> list[Batch]:
+def extract(window: ExtractWindow, settings: SourceSettings) -> Extracted:
     """Every row of the four tables with `updated_at >= since` (all rows when since is None)."""
     import sqlalchemy as sa
 
-    engine = sa.create_engine(crm_url)
+    engine = sa.create_engine(settings.crm_url)
     try:
-        return [_read_table(engine, name, raw, since, run) for name, raw in CRM_TABLES.items()]
+        return Extracted(
+            [
+                _read_table(engine, name, raw, window.since, window.run)
+                for name, raw in CRM_TABLES.items()
+            ]
+        )
     finally:
         engine.dispose()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, timedelta
 from functools import partial
 
 import pyarrow as pa
 
-from churnhouse.load import Batch, RawTable, RunInfo, column_ddl
+from churnhouse.config import SourceSettings
+from churnhouse.contracts import BadRecord, Batch, Extracted, ExtractWindow, RawTable, RunWindow
 
 SOURCE = "events"
 
@@ -141,7 +142,23 @@ def partitions_between(events_uri: str, since: date | None, until: date) -> list
     return chosen
 
 
-def extract(events_uri: str, since: date | None, until: date, run: RunInfo) -> Batch:
+def extract(window: ExtractWindow, settings: SourceSettings) -> Extracted:
+    """The partitions from the window's first day to its end, parsed where they are loaded."""
+    since = window.since.date() if window.since else None
+    return Extracted(
+        [read_partitions(settings.events_uri, since, end_day(window.until), window.run)]
+    )
+
+
+def end_day(interval_end: datetime) -> date:
+    """Partitions strictly before the interval end (a partial day at the end is included)."""
+    day = interval_end.date()
+    return (
+        day if interval_end == datetime(day.year, day.month, day.day) else day + timedelta(days=1)
+    )
+
+
+def read_partitions(events_uri: str, since: date | None, until: date, run: RunWindow) -> Batch:
     """A batch of the partitions in [since, until), parsed where it is loaded (see `fill`)."""
     filesystem, _ = _filesystem(events_uri)
     files = []
@@ -152,7 +169,7 @@ def extract(events_uri: str, since: date | None, until: date, run: RunInfo) -> B
     return Batch(EVENTS, fill=partial(fill, files=files, filesystem=filesystem, run=run))
 
 
-def fill(con, staged: str, *, files: list[str], filesystem, run: RunInfo) -> list[dict]:
+def fill(con, staged: str, *, files: list[str], filesystem, run: RunWindow) -> list[BadRecord]:
     """Parse `files` inside DuckDB connection `con` into temp view `staged`; return bad lines.
 
     On a DuckDB warehouse `con` is the warehouse's own connection, so rows go from
@@ -160,7 +177,7 @@ def fill(con, staged: str, *, files: list[str], filesystem, run: RunInfo) -> lis
     """
     con.execute("SET TimeZone = 'UTC'")
     if not files:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} ({column_ddl(EVENTS)})")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} ({EVENTS.column_ddl()})")
         return []
     if not _is_local(filesystem):
         con.register_filesystem(filesystem)
@@ -177,12 +194,12 @@ def fill(con, staged: str, *, files: list[str], filesystem, run: RunInfo) -> lis
 
 
 def read_events(
-    events_uri: str, since: date | None, until: date, run: RunInfo
-) -> tuple[pa.Table, list[dict]]:
+    events_uri: str, since: date | None, until: date, run: RunWindow
+) -> tuple[pa.Table, list[BadRecord]]:
     """The good rows as Arrow and the bad lines, parsed in a private in-memory DuckDB."""
     import duckdb
 
-    batch = extract(events_uri, since, until, run)
+    batch = read_partitions(events_uri, since, until, run)
     con = duckdb.connect()
     bad = batch.fill(con, "events_batch")
     return con.sql("FROM events_batch").to_arrow_table().cast(EVENTS.arrow_schema()), bad
@@ -204,7 +221,7 @@ def _mark_later_copies(con) -> None:
     )
 
 
-def _create_good_rows_view(con, staged: str, run: RunInfo) -> None:
+def _create_good_rows_view(con, staged: str, run: RunWindow) -> None:
     """A view, not a table: the rows are written once, straight into the raw table."""
     _mark_later_copies(con)
     run_id = run.run_id.replace("'", "''")
@@ -245,13 +262,10 @@ def _check_every_file_is_known(con) -> None:
         )
 
 
-def _bad_rows(con) -> list[dict]:
+def _bad_rows(con) -> list[BadRecord]:
     rows = con.execute(
         "SELECT relative || ':' || (row_id - first_row), line, reason "
         "FROM classified JOIN file_starts USING (file_hash) "
         "WHERE reason IS NOT NULL ORDER BY file_path, row_id"
     ).fetchall()
-    return [
-        {"object_kind": "event", "location": location, "raw_text": line, "reason": reason}
-        for location, line, reason in rows
-    ]
+    return [BadRecord("event", location, line, reason) for location, line, reason in rows]

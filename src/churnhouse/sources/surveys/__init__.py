@@ -7,4 +7,7 @@ changes nothing.
 
 from churnhouse.sources.surveys.extract import CANCELLATIONS, NPS, extract
 
-__all__ = ["CANCELLATIONS", "NPS", "extract"]
+RAW_TABLES = (CANCELLATIONS, NPS)
+LOOKBACK_DAYS = 0  # every file is read each run
+
+__all__ = ["CANCELLATIONS", "LOOKBACK_DAYS", "NPS", "RAW_TABLES", "extract"]

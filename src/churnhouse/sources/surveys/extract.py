@@ -8,7 +8,16 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from churnhouse.load import Batch, RawTable, RunInfo, with_meta
+from churnhouse.config import SourceSettings
+from churnhouse.contracts import (
+    BadRecord,
+    Batch,
+    Extracted,
+    ExtractWindow,
+    RawTable,
+    RunWindow,
+    with_meta,
+)
 
 SOURCE = "surveys"
 
@@ -114,10 +123,10 @@ def _read_folder(
     kind: str,
     problem: Callable[[dict], str | None],
     values: Callable[[dict], dict],
-    run: RunInfo,
-) -> tuple[Batch, list[dict]]:
+    run: RunWindow,
+) -> tuple[Batch, list[BadRecord]]:
     columns: dict[str, list] = {name: [] for name in table.columns}
-    bad: list[dict] = []
+    bad: list[BadRecord] = []
     files = sorted(filesystem.glob(f"{folder}/*.csv")) if filesystem.isdir(folder) else []
     for path in files:
         relative = "/".join(path.rstrip("/").rsplit("/", 2)[-2:])  # e.g. nps/2024-09.csv
@@ -125,9 +134,7 @@ def _read_folder(
             location = f"{relative}:{line}"
             reason = problem(row)
             if reason:
-                bad.append(
-                    {"object_kind": kind, "location": location, "raw_text": text, "reason": reason}
-                )
+                bad.append(BadRecord(kind, location, text, reason))
                 continue
             record = {
                 "response_id": row["response_id"].strip(),
@@ -145,10 +152,11 @@ def _read_folder(
     return Batch(table, with_meta(table, columns, SOURCE, run)), bad
 
 
-def extract(surveys_uri: str, run: RunInfo) -> tuple[list[Batch], list[dict]]:
-    """Both survey kinds: their batches and their quarantined rows."""
+def extract(window: ExtractWindow, settings: SourceSettings) -> Extracted:
+    """Both survey kinds (every file, each run): their batches and their quarantined rows."""
     import fsspec
 
+    surveys_uri, run = settings.surveys_uri, window.run
     filesystem, root = fsspec.core.url_to_fs(surveys_uri)
     root = root.rstrip("/")
     if not filesystem.isdir(root):
@@ -165,10 +173,10 @@ def extract(surveys_uri: str, run: RunInfo) -> tuple[list[Batch], list[dict]]:
     nps, bad_nps = _read_folder(
         filesystem, f"{root}/nps", NPS, "nps_response", _nps_problem, _nps_values, run
     )
-    return [
-        _latest_per_response(cancellations),
-        _latest_per_response(nps),
-    ], bad_cancellations + bad_nps
+    return Extracted(
+        [_latest_per_response(cancellations), _latest_per_response(nps)],
+        bad_cancellations + bad_nps,
+    )
 
 
 def _latest_per_response(batch: Batch) -> Batch:

@@ -1,0 +1,170 @@
+"""The types that pass between stages, below everything else in the package.
+
+A source's extractor returns `Extracted` (batches for its `RawTable`s plus the
+`BadRecord`s it found) for an `ExtractWindow`; the loader writes them; the gates,
+dbt and publish work on the schemas named here. Nothing in this module opens a
+connection or imports a heavy library at import time (the DAG file imports it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+RAW_SCHEMA = "raw"
+AUDIT_SCHEMA = "analytics_audit"
+PUBLISHED_SCHEMA = "analytics"
+META_COLUMNS = {"_source": "TEXT", "_run_id": "TEXT", "_loaded_at": "TIMESTAMP"}
+
+# The marts a night publishes (one Airflow Asset each); a test holds this list
+# equal to the models in dbt_project/models/marts/.
+PUBLISHED_MARTS = (
+    "churn_monthly",
+    "churn_events",
+    "churn_reasons",
+    "cancel_saves",
+    "dim_customers",
+    "fct_customer_mrr_monthly",
+    "engagement_monthly",
+    "nps_monthly",
+    "identity_unmatched",
+)
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """`moment` as a naive UTC datetime (naive input is taken to be UTC already)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def utc_now() -> datetime:
+    """Now, as a naive UTC datetime (how every timestamp is stored)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def from_epoch(seconds: int | float) -> datetime:
+    """A Unix timestamp as a naive UTC datetime."""
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class RunWindow:
+    """Which run, for which data interval [interval_start, interval_end) in naive UTC."""
+
+    run_id: str
+    interval_start: datetime
+    interval_end: datetime
+
+
+@dataclass(frozen=True)
+class ExtractWindow:
+    """What one extraction reads: from `since` (None: all history) to the run's interval end."""
+
+    run: RunWindow
+    since: datetime | None
+
+    @property
+    def until(self) -> datetime:
+        return self.run.interval_end
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A raw-layer table: its columns (portable SQL types), key and merge rule."""
+
+    name: str
+    columns: dict[str, str]
+    key: tuple[str, ...]
+    merge: str = "replace"  # replace | keep_lowest | keep_highest (on the `pick` columns)
+    # Compared as a row when two copies of a key meet: (file, line) for events.
+    pick: tuple[str, ...] = ("_pick",)
+    # Replaced with their parent: a child's first key column holds the parent's key.
+    children: tuple[RawTable, ...] = field(default=())
+    # Columns holding a person's name: no published value may equal one of them.
+    person_name_columns: tuple[str, ...] = ()
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{RAW_SCHEMA}.{self.name}"
+
+    @property
+    def all_columns(self) -> dict[str, str]:
+        return {**self.columns, **META_COLUMNS}
+
+    def column_ddl(self) -> str:
+        return ", ".join(f"{name} {sql}" for name, sql in self.all_columns.items())
+
+    def arrow_schema(self) -> pa.Schema:
+        import pyarrow as pa
+
+        types = {
+            "TEXT": pa.string(),
+            "BIGINT": pa.int64(),
+            "INTEGER": pa.int32(),
+            "BOOLEAN": pa.bool_(),
+            "DOUBLE PRECISION": pa.float64(),
+            "TIMESTAMP": pa.timestamp("us"),
+            "DATE": pa.date32(),
+        }
+        return pa.schema([(name, types[sql]) for name, sql in self.all_columns.items()])
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """One input record (or whole file) that breaks the contract, kept with the reason."""
+
+    object_kind: str
+    location: str  # file:line, object id, or the file itself
+    raw_text: str
+    reason: str
+
+
+@dataclass
+class Batch:
+    """What one extractor produced for one raw table.
+
+    Either `rows` (Arrow), or `fill`: a function that parses the source inside a
+    DuckDB connection into a temp table and returns the bad records it found, so
+    bulk sources never leave DuckDB (on another warehouse the result is staged
+    as Arrow).
+    """
+
+    table: RawTable
+    rows: pa.Table | None = None
+    fill: Callable[[Any, str], list[BadRecord]] | None = None
+
+
+@dataclass
+class Extracted:
+    """Everything one source extraction produced: batches and bad records."""
+
+    batches: list[Batch]
+    bad: list[BadRecord] = field(default_factory=list)
+
+
+def with_meta(
+    table: RawTable, columns: dict[str, list | Any], source: str, run: RunWindow
+) -> pa.Table:
+    """The Arrow batch for `table` from column lists, with the meta columns added."""
+    import pyarrow as pa
+
+    length = len(next(iter(columns.values()))) if columns else 0
+    full = {
+        **columns,
+        "_source": [source] * length,
+        "_run_id": [run.run_id] * length,
+        "_loaded_at": [utc_now()] * length,
+    }
+    schema = table.arrow_schema()
+    return pa.table({name: full[name] for name in schema.names}, schema=schema)
+
+
+def rows_to_columns(table: RawTable, rows: list[dict]) -> dict[str, list]:
+    """Column lists of `table`'s declared columns from row dicts."""
+    return {name: [row[name] for row in rows] for name in table.columns}

@@ -1,0 +1,171 @@
+"""Validate one batch with Great Expectations and say what failed.
+
+A batch is the rows of a query: a DataFrame read out of the warehouse when GE
+cannot validate the engine in SQL (DuckDB), GE's SQL data source otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from churnhouse.config import churn_home
+from churnhouse.errors import PermanentError
+from churnhouse.warehouse import Warehouse, checked_identifier
+
+_SAFE_PARAMETER = re.compile(r"^[A-Za-z0-9_:.+\-]{1,250}$")
+
+
+class GateFailed(PermanentError):
+    """At least one expectation failed; the message lists each with offending values."""
+
+
+@dataclass
+class Failure:
+    expectation: str
+    column: str | None
+    unexpected_count: int | None
+    sample: list
+
+    def describe(self) -> str:
+        where = f" on {self.column}" if self.column else ""
+        count = f" ({self.unexpected_count} rows)" if self.unexpected_count is not None else ""
+        return f"{self.expectation}{where}{count}: e.g. {self.sample[:5]!r}"
+
+
+@dataclass
+class Outcome:
+    suite: str
+    table: str
+    success: bool
+    evaluated: int
+    failures: list[Failure] = field(default_factory=list)
+
+
+def data_docs_dir() -> Path:
+    """Where the Data Docs HTML lands (open index.html)."""
+    return churn_home() / "data_docs"
+
+
+class Validator:
+    """One GE context for a whole gate: suites are validated one after another."""
+
+    def __init__(self) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        import great_expectations as gx
+
+        self.gx = gx
+        self.context = gx.get_context(mode="ephemeral")
+        docs = data_docs_dir()
+        docs.mkdir(parents=True, exist_ok=True)
+        self.context.add_data_docs_site(
+            "churnhouse",
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+
+    def frame(self, name: str, frame, expectations: list, table: str) -> Outcome:
+        """Validate a pandas DataFrame."""
+        source = self.context.data_sources.add_or_update_pandas(f"{name}_source")
+        definition = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
+        return self._run(name, table, expectations, definition, {"dataframe": frame})
+
+    def query(
+        self,
+        warehouse: Warehouse,
+        name: str,
+        sql: str,
+        params: list[str],
+        expectations: list,
+        table: str,
+    ) -> Outcome:
+        """Validate the rows of `sql` (`?` placeholders) on the warehouse."""
+        if warehouse.validation_sql_url is None:
+            frame = warehouse.read_frame(sql, params)
+            return self.frame(name, frame, expectations, table)
+        source = self.context.data_sources.add_postgres(
+            f"{name}_source", connection_string=warehouse.validation_sql_url
+        )
+        literal = sql.replace("?", "'{}'").format(*[_checked_parameter(p) for p in params])
+        # GE's query asset wants a bare SELECT; WITH queries go in a subquery.
+        literal = f"SELECT * FROM ({literal.strip()}) AS gx_batch"
+        asset = source.add_query_asset(name, query=literal)
+        definition = asset.add_batch_definition_whole_table(name)
+        return self._run(name, table, expectations, definition, None)
+
+    def _run(self, name, table, expectations, definition, batch_parameters) -> Outcome:
+        gx = self.gx
+        suite = self.context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
+        validation = self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=definition, suite=suite)
+        )
+        checkpoint = self.context.checkpoints.add(
+            gx.Checkpoint(
+                name=name,
+                validation_definitions=[validation],
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
+                actions=[
+                    gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["churnhouse"])
+                ],
+            )
+        )
+        result = checkpoint.run(batch_parameters=batch_parameters)
+        outcome = Outcome(name, table, result.success, 0)
+        for run in result.run_results.values():
+            outcome.evaluated += len(run.results)
+            outcome.failures.extend(_failure(item) for item in run.results if not item.success)
+        return outcome
+
+
+def _failure(item) -> Failure:
+    config = item.expectation_config
+    return Failure(
+        expectation=config.type,
+        column=config.kwargs.get("column") or config.kwargs.get("column_list"),
+        unexpected_count=item.result.get("unexpected_count"),
+        sample=list(item.result.get("partial_unexpected_list") or [])
+        or [item.result.get("observed_value")],
+    )
+
+
+def _checked_parameter(value: str) -> str:
+    if not _SAFE_PARAMETER.match(value):
+        raise PermanentError(f"refusing query parameter {value!r}: unexpected characters")
+    return value
+
+
+def columns_checked(expectations: list) -> list[str]:
+    """Only the columns the suite looks at are read (the raw JSON stays in the warehouse)."""
+    names: set[str] = set()
+    for expectation in expectations:
+        fields = expectation.configuration.kwargs
+        for key in ("column", "column_A", "column_B"):
+            if fields.get(key):
+                names.add(fields[key])
+        names.update(fields.get("column_list") or [])
+    return [checked_identifier(name) for name in sorted(names)]
+
+
+def raise_on_failure(gate: str, outcomes: list[Outcome]) -> None:
+    """Print one line per suite; raise GateFailed listing every failed expectation."""
+    for outcome in outcomes:
+        status = "ok" if outcome.success else "FAILED"
+        print(
+            f"{gate}: {outcome.suite} on {outcome.table}: {outcome.evaluated} checks, {status}",
+            flush=True,
+        )
+    failed = [(o, f) for o in outcomes for f in o.failures]
+    if failed:
+        lines = [f"  - {o.table}: {f.describe()}" for o, f in failed]
+        raise GateFailed(
+            f"{gate} stopped the night ({len(failed)} failed expectation(s); "
+            f"Data Docs in {data_docs_dir()}):\n" + "\n".join(lines)
+        )

@@ -1,0 +1,160 @@
+"""The one place that opens the warehouse: a DuckDB file or a PostgreSQL database.
+
+`open_warehouse(url)` returns the class of the engine the URL names. Each class
+offers the few operations the rest of the package needs, so no other module
+asks which engine it is talking to:
+
+- `transaction()`: one unit of work with portable SQL and bulk staging
+  (DuckDB: a registered Arrow view; PostgreSQL: `COPY ... FROM STDIN`);
+- `read_frame(sql, params)`: a query's rows as a pandas DataFrame;
+- `exclusive()`: hold the database against other writers while dbt runs;
+- `dbt_settings()` / `release_after_dbt()`: what `profiles.yml` reads;
+- `publish_audit(...)`: swap the audited marts into the published place;
+- `read_published(sql)`: a read-only query on the published tables;
+- `validation_sql_url`: a SQLAlchemy URL Great Expectations can validate in SQL,
+  or None when GE must validate DataFrames (DuckDB).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from churnhouse.contracts import BadRecord, Batch
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+class UnsafeIdentifierError(ValueError):
+    """A schema/table/column name from configuration that is not a plain identifier."""
+
+
+def checked_identifier(name: str) -> str:
+    """Return `name` when it is a plain SQL identifier, else refuse it."""
+    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        raise UnsafeIdentifierError(
+            f"refusing identifier {name!r}: only letters, digits and _ (not first), at most 63"
+        )
+    return name
+
+
+def qualified(schema: str, table: str) -> str:
+    return f"{checked_identifier(schema)}.{checked_identifier(table)}"
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://"))
+
+
+class Transaction(ABC):
+    """One open transaction on the warehouse."""
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
+
+    @abstractmethod
+    def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]: ...
+
+    def fetchone(self, sql: str, params: Sequence[Any] | None = None) -> tuple | None:
+        rows = self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    @abstractmethod
+    def stage_arrow(self, name: str, column_ddl: str, data: pa.Table) -> None:
+        """Create temp table `name` (`column_ddl`) holding `data`, by the bulk path."""
+
+    @abstractmethod
+    def stage_batch(self, name: str, batch: Batch) -> list[BadRecord]:
+        """Stage one extractor batch as temp table `name`; return the bad records it found."""
+
+
+class Warehouse(ABC):
+    """A configured warehouse; `transaction()` opens it for one unit of work."""
+
+    kind: str
+    url: str
+    validation_sql_url: str | None = None
+
+    def __repr__(self) -> str:  # never print credentials
+        return f"{type(self).__name__}()"
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """Open, BEGIN, yield, COMMIT (ROLLBACK on any error), close."""
+
+    @abstractmethod
+    def read_frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame: ...
+
+    @abstractmethod
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Keep other writers out while a tool that opens the database itself (dbt) runs."""
+
+    @abstractmethod
+    def dbt_settings(self) -> dict[str, str]:
+        """The environment `dbt_project/profiles.yml` reads to reach this warehouse."""
+
+    @abstractmethod
+    def release_after_dbt(self) -> None:
+        """Let go of anything dbt keeps open after a run."""
+
+    @abstractmethod
+    def publish_audit(
+        self, audit_schema: str, published_schema: str, run_id: str, as_of: datetime
+    ) -> list[str]:
+        """Publish every table of `audit_schema` at once, with a `_publication` row.
+
+        Returns the names of the published marts; raises when there is nothing to publish.
+        """
+
+    @abstractmethod
+    def read_published(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """Column names and rows of a read-only query on the published tables."""
+
+
+PUBLICATION_TABLE = "_publication"
+
+
+def publication_row_sql(schema: str) -> str:
+    """Create `<schema>._publication`: which run and as_of the schema's tables hold."""
+    return (
+        f"CREATE TABLE {schema}.{PUBLICATION_TABLE} AS SELECT "
+        "CAST(? AS TEXT) AS run_id, CAST(? AS TIMESTAMP) AS as_of, "
+        "CAST(? AS TIMESTAMP) AS published_at"
+    )
+
+
+class NothingToPublish(RuntimeError):
+    """The audit schema holds no tables (dbt did not build into it)."""
+
+
+def open_warehouse(url: str | None = None) -> Warehouse:
+    """The warehouse named by `url`, else by the `CHURN_WAREHOUSE` setting."""
+    from churnhouse.config import warehouse_url
+
+    url = url or warehouse_url()
+    if is_postgres_url(url):
+        from churnhouse.warehouse.postgres import PostgresWarehouse
+
+        return PostgresWarehouse(url)
+    from churnhouse.warehouse.duckdb import DuckDBWarehouse
+
+    return DuckDBWarehouse(url)
+
+
+__all__ = [
+    "Transaction",
+    "UnsafeIdentifierError",
+    "Warehouse",
+    "checked_identifier",
+    "is_postgres_url",
+    "open_warehouse",
+    "qualified",
+]

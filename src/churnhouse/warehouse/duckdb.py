@@ -1,0 +1,232 @@
+"""A DuckDB file warehouse.
+
+DuckDB allows one process per file. Parallel Airflow tasks therefore take an
+OS file lock beside the database for their short write sections only; their
+extraction work runs outside it.
+
+BI tools read a separate *published file* that the writer never holds open:
+each night is written to a new file beside it that replaces it by an atomic
+rename, so a reader that opened the old file keeps reading it whole and a new
+reader gets the new one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from churnhouse.contracts import PUBLISHED_SCHEMA, utc_now
+from churnhouse.warehouse import (
+    PUBLICATION_TABLE,
+    NothingToPublish,
+    Transaction,
+    Warehouse,
+    checked_identifier,
+    publication_row_sql,
+)
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    import pandas as pd
+    import pyarrow as pa
+
+    from churnhouse.contracts import BadRecord, Batch
+
+
+def duckdb_memory_limit() -> str:
+    """`CHURN_DUCKDB_MEMORY_LIMIT` (default 4GB): DuckDB spills beyond it to `<file>.tmp/`.
+
+    Without a limit DuckDB may take 80% of the machine's memory for one night's load.
+    """
+    return os.environ.get("CHURN_DUCKDB_MEMORY_LIMIT", "4GB")
+
+
+def open_duckdb(path: Path):
+    """A read-write connection to a DuckDB file, in UTC, within the memory limit."""
+    import duckdb
+
+    connection = duckdb.connect(str(path), config={"memory_limit": duckdb_memory_limit()})
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection
+
+
+class DuckDBTransaction(Transaction):
+    def __init__(self, connection) -> None:
+        self.connection = connection
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        self.connection.execute(sql, params or [])
+
+    def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        return self.connection.execute(sql, params or []).fetchall()
+
+    def stage_arrow(self, name: str, column_ddl: str, data: pa.Table) -> None:
+        """The columns are declared, not copied with `CREATE ... AS FROM t LIMIT 0`:
+        in DuckDB 2.0 a table made that way inside a transaction and then filled
+        with >100k rows answers filters and joins with no rows (seen here)."""
+        checked_identifier(name)
+        columns = ", ".join(data.column_names)
+        self.connection.execute(f"CREATE OR REPLACE TEMP TABLE {name} ({column_ddl})")
+        self.connection.register("_arrow_batch", data)
+        try:
+            self.connection.execute(
+                f"INSERT INTO {name} ({columns}) SELECT {columns} FROM _arrow_batch"
+            )
+        finally:
+            self.connection.unregister("_arrow_batch")
+
+    def stage_batch(self, name: str, batch: Batch) -> list[BadRecord]:
+        if batch.fill is None:
+            self.stage_arrow(name, batch.table.column_ddl(), batch.rows)
+            return []
+        # Bulk sources parse straight into the warehouse's own connection.
+        return batch.fill(self.connection, name)
+
+
+class DuckDBWarehouse(Warehouse):
+    kind = "duckdb"
+
+    def __init__(self, url: str):
+        self.url = url
+        self.path = Path(url.removeprefix("duckdb:///")).resolve()
+
+    @property
+    def published_path(self) -> Path:
+        """The file BI tools read: `CHURN_PUBLISHED_PATH` or `<warehouse>.published.duckdb`."""
+        configured = os.environ.get("CHURN_PUBLISHED_PATH")
+        if configured:
+            return Path(configured).resolve()
+        return self.path.with_name(self.path.stem + ".published.duckdb")
+
+    @contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """Serialise the processes that open this DuckDB file (one at a time may)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(self.path.suffix + ".lock"), "w") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    exclusive = writer_lock
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A plain connection (no transaction opened) under the writer lock."""
+        with self.writer_lock():
+            connection = open_duckdb(self.path)
+            try:
+                yield connection
+            finally:
+                connection.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[DuckDBTransaction]:
+        with self.connection() as connection:
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                yield DuckDBTransaction(connection)
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    def read_frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        with self.connection() as connection:
+            return connection.execute(sql, params or []).df()
+
+    def dbt_settings(self) -> dict[str, str]:
+        return {"CHURN_DBT_TARGET": "duckdb", "CHURN_DBT_DUCKDB_PATH": str(self.path)}
+
+    def release_after_dbt(self) -> None:
+        """Close the database dbt-duckdb keeps open for the life of the process.
+
+        Without this the file stays held after dbt returns and no other process
+        (the next Airflow task, a BI reader) can open it.
+        """
+        try:
+            from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+        except ImportError:  # dbt-duckdb not installed: nothing was opened
+            return
+        with DuckDBConnectionManager._LOCK:
+            environment = DuckDBConnectionManager._ENV
+            DuckDBConnectionManager._ENV = None
+            if environment is not None:
+                environment.close()
+
+    def publish_audit(
+        self, audit_schema: str, published_schema: str, run_id: str, as_of: datetime
+    ) -> list[str]:
+        target = self.published_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        staging.unlink(missing_ok=True)
+        with self.connection() as con:
+            tables = [t for t in _tables_of(con, audit_schema) if t != PUBLICATION_TABLE]
+            if not tables:
+                raise NothingToPublish(f"nothing to publish: schema {audit_schema} holds no tables")
+            con.execute(f"ATTACH '{staging}' AS published_copy")
+            try:
+                _copy_tables(con, tables, audit_schema, f"published_copy.{published_schema}")
+                con.execute(
+                    publication_row_sql(f"published_copy.{published_schema}"),
+                    [run_id, as_of, utc_now()],
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                con.execute("DETACH published_copy")
+                staging.unlink(missing_ok=True)
+                raise
+            con.execute("DETACH published_copy")
+        os.replace(staging, target)
+        _fsync_folder(target.parent)
+        return tables
+
+    def read_published(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """The published file, read-only, external access off: the working file is never
+        touched, so a query never waits for the night."""
+        import duckdb
+
+        path = self.published_path
+        if not path.exists():
+            raise FileNotFoundError(
+                f"nothing published yet: {path} does not exist (run a night first)"
+            )
+        with duckdb.connect(str(path), read_only=True) as con:
+            con.execute(f"SET search_path = '{PUBLISHED_SCHEMA}'")
+            con.execute("SET enable_external_access = false")
+            cursor = con.execute(sql)
+            return [column[0] for column in cursor.description], cursor.fetchall()
+
+
+def _tables_of(con, schema: str) -> list[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_catalog = current_database() AND table_schema = ? ORDER BY table_name",
+        [schema],
+    ).fetchall()
+    return [checked_identifier(name) for (name,) in rows]
+
+
+def _copy_tables(con, tables: list[str], source_schema: str, target_schema: str) -> None:
+    con.execute("BEGIN TRANSACTION")
+    con.execute(f"CREATE SCHEMA {target_schema}")
+    for table in tables:
+        con.execute(
+            f"CREATE TABLE {target_schema}.{table} AS SELECT * FROM {source_schema}.{table}"
+        )
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,253 @@
+"""A PostgreSQL warehouse.
+
+Publication renames schemas in one transaction: it locks yesterday's tables
+(waiting for their readers), renames the published schema away and the audit
+schema into its place, and grants the read-only BI role the new one; readers
+queued on the lock resolve their names again and see today's tables.
+
+The BI role can read the published schema and nothing else: no raw, audit or
+snapshot data, no writes, no DDL. Its name is `CHURN_BI_ROLE` (default
+`churn_bi`), its password, when it logs in with one, `CHURN_BI_PASSWORD`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from churnhouse.contracts import PUBLISHED_SCHEMA, utc_now
+from churnhouse.warehouse import (
+    PUBLICATION_TABLE,
+    NothingToPublish,
+    Transaction,
+    Warehouse,
+    checked_identifier,
+    publication_row_sql,
+)
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    import pandas as pd
+    import pyarrow as pa
+
+    from churnhouse.contracts import BadRecord, Batch
+
+BI_ROLE_SETTING = "CHURN_BI_ROLE"
+
+
+def bi_role() -> str | None:
+    """The read-only role granted the published schema, if configured."""
+    role = os.environ.get(BI_ROLE_SETTING, "churn_bi")
+    return checked_identifier(role) if role else None
+
+
+def libpq_dsn(url: str) -> str:
+    return re.sub(r"^postgres(ql)?(\+psycopg2)?://", "postgresql://", url)
+
+
+def postgres_settings(url: str) -> dict[str, str]:
+    """CHURN_PG_* settings from a PostgreSQL URL (user, password, host, port, database)."""
+    parts = urlsplit(url)
+    return {
+        "CHURN_PG_HOST": parts.hostname or "127.0.0.1",
+        "CHURN_PG_PORT": str(parts.port or 5432),
+        "CHURN_PG_USER": unquote(parts.username or "postgres"),
+        "CHURN_PG_PASSWORD": unquote(parts.password or ""),
+        "CHURN_PG_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+    }
+
+
+class PostgresTransaction(Transaction):
+    def __init__(self, connection) -> None:
+        self.connection = connection
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        with self.connection.cursor() as cur:
+            cur.execute(_placeholders(sql), params or None)
+
+    def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        with self.connection.cursor() as cur:
+            cur.execute(_placeholders(sql), params or None)
+            return cur.fetchall()
+
+    def stage_arrow(self, name: str, column_ddl: str, data: pa.Table) -> None:
+        checked_identifier(name)
+        columns = ", ".join(data.column_names)
+        with self.connection.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {name}")
+            cur.execute(f"CREATE TEMP TABLE {name} ({column_ddl}) ON COMMIT DROP")
+            if data.num_rows:
+                cur.copy_expert(
+                    f"COPY {name} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER false)",
+                    _arrow_to_csv(data),
+                )
+
+    def stage_batch(self, name: str, batch: Batch) -> list[BadRecord]:
+        if batch.fill is None:
+            self.stage_arrow(name, batch.table.column_ddl(), batch.rows)
+            return []
+        # A bulk source parses in a scratch DuckDB; its result is copied in as Arrow.
+        import duckdb
+
+        scratch = duckdb.connect()
+        bad = batch.fill(scratch, "scratch_batch")
+        rows = scratch.sql("FROM scratch_batch").to_arrow_table().cast(batch.table.arrow_schema())
+        self.stage_arrow(name, batch.table.column_ddl(), rows)
+        return bad
+
+
+def _placeholders(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
+def _arrow_to_csv(data: pa.Table) -> io.BytesIO:
+    import pyarrow.csv as pacsv
+
+    buffer = io.BytesIO()
+    pacsv.write_csv(data, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    buffer.seek(0)
+    return buffer
+
+
+class PostgresWarehouse(Warehouse):
+    kind = "postgres"
+
+    def __init__(self, url: str):
+        self.url = url
+        self.validation_sql_url = re.sub(
+            r"^postgres(ql)?(\+psycopg2)?://", "postgresql+psycopg2://", url
+        )
+
+    def _connect(self, **options: str):
+        import psycopg2
+
+        settings = {"TimeZone": "UTC", **options}
+        flags = " ".join(f"-c {name}={value}" for name, value in settings.items())
+        return psycopg2.connect(libpq_dsn(self.url), options=flags)
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresTransaction]:
+        connection = self._connect()
+        try:
+            try:
+                yield PostgresTransaction(connection)
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
+        finally:
+            connection.close()
+
+    def read_frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        import pandas as pd
+
+        with self.transaction() as tx, tx.connection.cursor() as cursor:
+            cursor.execute(_placeholders(sql), params or None)
+            return pd.DataFrame(cursor.fetchall(), columns=[c.name for c in cursor.description])
+
+    def exclusive(self):
+        return nullcontext()  # PostgreSQL serialises its writers itself
+
+    def dbt_settings(self) -> dict[str, str]:
+        return {"CHURN_DBT_TARGET": "postgres", **postgres_settings(self.url)}
+
+    def release_after_dbt(self) -> None:
+        """dbt-postgres closes its connections itself."""
+
+    def publish_audit(
+        self, audit_schema: str, published_schema: str, run_id: str, as_of: datetime
+    ) -> list[str]:
+        import psycopg2.errors
+
+        for attempt in range(1, 6):
+            try:
+                return self._swap_schemas(audit_schema, published_schema, run_id, as_of)
+            except psycopg2.errors.DeadlockDetected:
+                # Only the publisher gives way (its deadlock_timeout is the shortest), then retries.
+                if attempt == 5:
+                    raise
+                time.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
+
+    def _swap_schemas(
+        self, audit_schema: str, published_schema: str, run_id: str, as_of: datetime
+    ) -> list[str]:
+        previous = f"{published_schema}_previous"
+        role = bi_role()
+        with self.transaction() as tx:
+            tx.execute("SET LOCAL deadlock_timeout = '50ms'")
+            tables = [t for t in _tables_of(tx, audit_schema) if t != PUBLICATION_TABLE]
+            if not tables:
+                raise NothingToPublish(f"nothing to publish: schema {audit_schema} holds no tables")
+            tx.execute(f"DROP TABLE IF EXISTS {audit_schema}.{PUBLICATION_TABLE}")
+            tx.execute(publication_row_sql(audit_schema), [run_id, as_of, utc_now()])
+            tx.execute(f"DROP SCHEMA IF EXISTS {previous} CASCADE")
+            if _schema_exists(tx, published_schema):
+                # Wait for the readers of yesterday's tables, and make new readers queue: a
+                # statement that resolved one old table cannot then see a new one.
+                published = _tables_of(tx, published_schema)
+                if published:
+                    names = ", ".join(f"{published_schema}.{t}" for t in published)
+                    tx.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
+                tx.execute(f"ALTER SCHEMA {published_schema} RENAME TO {previous}")
+            tx.execute(f"ALTER SCHEMA {audit_schema} RENAME TO {published_schema}")
+            if role and _role_exists(tx, role):
+                tx.execute(f"GRANT USAGE ON SCHEMA {published_schema} TO {role}")
+                tx.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {published_schema} TO {role}")
+        with self.transaction() as tx:
+            tx.execute(f"DROP SCHEMA IF EXISTS {previous} CASCADE")
+        return tables
+
+    def read_published(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """A read-only transaction with the published schema first on the search path."""
+        connection = self._connect(search_path=PUBLISHED_SCHEMA, default_transaction_read_only="on")
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+                return [column.name for column in cursor.description], cursor.fetchall()
+        finally:
+            connection.rollback()
+            connection.close()
+
+    def ensure_reader_role(self, role: str | None = None) -> str:
+        """Create (or fix up) the read-only BI role; returns its name."""
+        role = checked_identifier(role or bi_role())
+        password = os.environ.get("CHURN_BI_PASSWORD")
+        with self.transaction() as tx:
+            if not _role_exists(tx, role):
+                tx.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
+            if password:
+                tx.execute(f"ALTER ROLE {role} PASSWORD ?", [password])
+            database = checked_identifier(tx.fetchone("SELECT current_database()")[0])
+            tx.execute(f"GRANT CONNECT ON DATABASE {database} TO {role}")
+            tx.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}")
+            tx.execute(f"CREATE SCHEMA IF NOT EXISTS {PUBLISHED_SCHEMA}")
+            tx.execute(f"GRANT USAGE ON SCHEMA {PUBLISHED_SCHEMA} TO {role}")
+            tx.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {PUBLISHED_SCHEMA} TO {role}")
+        return role
+
+
+def _tables_of(tx: PostgresTransaction, schema: str) -> list[str]:
+    rows = tx.fetchall(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
+        "ORDER BY table_name",
+        [checked_identifier(schema)],
+    )
+    return [checked_identifier(name) for (name,) in rows]
+
+
+def _schema_exists(tx: PostgresTransaction, schema: str) -> bool:
+    return bool(
+        tx.fetchall("SELECT 1 FROM information_schema.schemata WHERE schema_name = ?", [schema])
+    )
+
+
+def _role_exists(tx: PostgresTransaction, role: str) -> bool:
+    return bool(tx.fetchall("SELECT 1 FROM pg_roles WHERE rolname = ?", [role]))
