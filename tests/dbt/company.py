@@ -31,12 +31,12 @@ from churnhouse.load import ensure_raw_tables
 from churnhouse.sources.billing.extract import (
     CHARGES,
     CUSTOMERS,
-    FX_RATES,
     INVOICES,
     SUBSCRIPTIONS,
 )
 from churnhouse.sources.crm.extract import CRM_TABLES
 from churnhouse.sources.events.extract import EVENTS
+from churnhouse.sources.fx import FX_RATES
 from churnhouse.sources.surveys.extract import CANCELLATIONS, NPS
 from churnhouse.warehouse import open_warehouse
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from factories import crm_schema
 
 from churnhouse.config import SourceSettings
-from churnhouse.contracts import RunWindow
+from churnhouse.contracts import ExtractWindow, RunWindow
 from churnhouse.errors import ContractError
 from churnhouse.ingest import ingest
 from churnhouse.sources.crm import extract
@@ -100,12 +100,17 @@ def crm_url(request, tmp_path):
     return url
 
 
+def read_crm(url, since):
+    settings = SourceSettings(crm_url=url, billing_url="", events_uri="", surveys_uri="")
+    return extract(ExtractWindow(RUN, since), settings).batches
+
+
 def rows_of(batches, name):
     return next(batch.rows for batch in batches if batch.table.name == name).to_pylist()
 
 
 def test_full_read_keeps_every_column_and_text(crm_url):
-    batches = extract(crm_url, None, RUN)
+    batches = read_crm(crm_url, None)
     accounts = {row["account_id"]: row for row in rows_of(batches, "crm_accounts")}
     assert sorted(accounts) == ["acc_1", "acc_2"]
     assert accounts["acc_1"]["is_deleted"] is False
@@ -115,7 +120,7 @@ def test_full_read_keeps_every_column_and_text(crm_url):
 
 
 def test_incremental_read_takes_rows_updated_since(crm_url):
-    batches = extract(crm_url, datetime(2024, 9, 1), RUN)
+    batches = read_crm(crm_url, datetime(2024, 9, 1))
     assert [row["account_id"] for row in rows_of(batches, "crm_accounts")] == ["acc_2"]
     assert rows_of(batches, "crm_users") == []
 
@@ -161,7 +166,7 @@ def test_a_table_missing_a_contract_column_is_named(tmp_path):
         )
     engine.dispose()
     with pytest.raises(ContractError, match="'accounts' lacks required column.*region"):
-        extract(url, None, RUN)
+        read_crm(url, None)
 
 
 def test_a_value_that_is_not_its_type_is_named_with_table_row_and_column(tmp_path):
@@ -177,7 +182,7 @@ def test_a_value_that_is_not_its_type_is_named_with_table_row_and_column(tmp_pat
         ContractError,
         match="CRM table 'accounts', row account_id='acc_1'.*'employee_count' holds 'forty'",
     ):
-        extract(url, None, RUN)
+        read_crm(url, None)
 
 
 def test_a_column_the_driver_cannot_read_as_declared_is_a_clear_error(tmp_path):
@@ -193,14 +198,14 @@ def test_a_column_the_driver_cannot_read_as_declared_is_a_clear_error(tmp_path):
         connection.execute(sa.text("ALTER TABLE copied RENAME TO accounts"))
     engine.dispose()
     with pytest.raises(ContractError, match="CRM table 'accounts': a value does not match"):
-        extract(url, None, RUN)
+        read_crm(url, None)
 
 
 def test_a_missing_table_is_named(tmp_path):
     url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
     sa.create_engine(url).dispose()
     with pytest.raises(ContractError, match="CRM database has no table 'users'"):
-        extract(url, None, RUN)
+        read_crm(url, None)
 
 
 @pytest.mark.parametrize("server", ["postgres", "mariadb"])
@@ -211,7 +216,7 @@ def test_the_simulated_crm_on_a_real_server_extracts_whole(server, request, tmp_
     summary = simulate(
         out=tmp_path / "bundle", customers=30, months=6, start="2024-01", seed=2, crm_url=url
     )
-    batches = {batch.table.name: batch.rows for batch in extract(url, None, RUN)}
+    batches = {batch.table.name: batch.rows for batch in read_crm(url, None)}
     assert batches["crm_accounts"].num_rows == summary.counts["crm_accounts"]
     assert batches["crm_contacts"].num_rows == summary.counts["crm_contacts"]
     assert batches["crm_activities"].num_rows == summary.counts["crm_activities"]
