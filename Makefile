@@ -38,8 +38,8 @@ bench: $(STAMP)
 	$(BIN)/python -m churnhouse.devkit.bench $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests dags
-	$(BIN)/ruff format --check src tests dags
+	$(BIN)/ruff check src tests dags expectations
+	$(BIN)/ruff format --check src tests dags expectations
 
 ## Re-resolve the pinned set after editing requirements.in.
 lock: $(STAMP)

@@ -54,6 +54,27 @@ def postgres_url() -> Iterator[str]:
         admin.close()
 
 
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def warehouse(request, tmp_path, monkeypatch):
+    """An empty warehouse on each engine: a DuckDB file, then a fresh PostgreSQL database."""
+    from churnhouse.warehouse import open_warehouse
+
+    monkeypatch.setenv("CHURN_HOME", str(tmp_path / "home"))
+    if request.param == "duckdb":
+        return open_warehouse(str(tmp_path / "warehouse.duckdb"))
+    return open_warehouse(request.getfixturevalue("postgres_url"))
+
+
+def pytest_collection_modifyitems(items):
+    """A test that takes a server's fixture carries that server's marker."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "postgres_url" in fixtures:
+            item.add_marker(pytest.mark.postgres)
+        if "mariadb_url" in fixtures:
+            item.add_marker(pytest.mark.mariadb)
+
+
 @pytest.fixture
 def mariadb_url() -> Iterator[str]:
     """A fresh, empty MariaDB database for one test, dropped afterwards."""

@@ -55,11 +55,11 @@ def table_fingerprint(tx, table: str, ignore=("_loaded_at", "_run_id")) -> tuple
     return len(rows), digest
 
 
-# Billing export folder built from the spec examples (billing API and extractor tests).
+# Billing export folder built from the shape examples in docs/examples (billing API and extractor tests).
 KEY = "sk_test_churnhouse_4242"
 WRONG_KEY = "sk_test_not_the_key_9999"
 T0 = 1_717_200_000  # 2024-06-01 00:00:00 UTC
-EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "spec_examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 SUBSCRIPTION_STATUSES = [
     "active",
     "canceled",
@@ -91,7 +91,7 @@ def _variant(template: dict, **fields) -> dict:
 
 
 def write_billing_export(folder: Path) -> dict[str, list[dict]]:
-    """An export folder from the spec examples; returns the objects it holds, per resource.
+    """an export folder from the shape examples in docs/examples; returns the objects it holds, per resource.
 
     invoices.jsonl: 250 invoices (pairs share a `created`, so order falls back to id),
     the three BAD_INVOICE_LINES, a blank line, and a last line that re-sends
@@ -135,7 +135,7 @@ def write_billing_export(folder: Path) -> dict[str, list[dict]]:
 
 
 def crm_schema(metadata):
-    """The CRM tables of the source contract (plus one column beyond it), on any SQLAlchemy engine."""
+    """The CRM tables of docs/sources.md (plus one column beyond it), on any SQLAlchemy engine."""
     import sqlalchemy as sa
 
     ts = sa.DateTime

@@ -1,5 +1,5 @@
 {#- Stop the build when an invoice line that needs converting has no exchange rate,
-    naming every missing currency and month (metrics spec, Money: MRR).
+    naming every missing currency and month (docs/metrics.md, Money: MRR).
 
     Used as a post-hook of the model that joins the rates: the database itself
     raises, so the check runs on what was just built, on both engines. -#}

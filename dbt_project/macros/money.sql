@@ -1,4 +1,4 @@
-{#- Money stays exact decimal until it is published (metrics spec, General). -#}
+{#- Money stays exact decimal until it is published (docs/metrics.md, General). -#}
 
 {#- An exact amount: at least 10 fractional digits, never binary floating point. -#}
 {% macro exact_money(expression) -%}

@@ -18,6 +18,8 @@ from churnhouse.ingest import ingest_bundle_once
 from churnhouse.transform import build
 from churnhouse.warehouse import open_warehouse
 
+pytestmark = pytest.mark.slow
+
 
 def simulated_bundle(tmp_path_factory, customers: int, months: int, seed: int) -> Path:
     bundle = tmp_path_factory.mktemp(f"company_{customers}x{months}_seed{seed}") / "bundle"

@@ -1,7 +1,7 @@
 """A small hand-written company in the raw layer, for the dbt models' end-to-end tests.
 
 Reporting as of 2024-07-01 00:00 UTC (months January to June 2024). Each customer
-shows one rule of shared/spec/metrics.md; EXPECTED_* below are worked out by hand
+shows one rule of `docs/metrics.md`; EXPECTED_* below are worked out by hand
 from that text, not from the models.
 
 | customer | identity | story |
@@ -653,7 +653,7 @@ def build_company() -> Company:
     return c
 
 
-# Worked out by hand from shared/spec/metrics.md (see the table in the module docstring).
+# Worked out by hand from `docs/metrics.md` (see the table in the module docstring).
 # month -> (customers_start, new, reactivated, churned, customers_end,
 #           mrr_start, new_mrr, reactivation_mrr, expansion, contraction, churned_mrr, mrr_end)
 D = Decimal

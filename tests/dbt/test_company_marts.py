@@ -1,5 +1,5 @@
 """The hand-written company (tests/dbt/company.py) through dbt: the published numbers
-equal the ones worked out by hand from shared/spec/metrics.md, on DuckDB and PostgreSQL."""
+equal the ones worked out by hand from `docs/metrics.md`, on DuckDB and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ MONTHLY_COLUMNS = (
     "customers_start, new_customers, reactivated_customers, churned_customers, customers_end, "
     "mrr_start, new_mrr, reactivation_mrr, expansion_mrr, contraction_mrr, churned_mrr, mrr_end"
 )
+
+pytestmark = pytest.mark.slow
 
 
 def expected_rates(month: str) -> tuple:

@@ -10,7 +10,6 @@ from churnhouse.contracts import RunWindow
 from churnhouse.gates import GateFailed, run_marts_gate
 from churnhouse.load import ensure_raw_tables
 from churnhouse.sources import all_raw_tables
-from churnhouse.warehouse import open_warehouse
 
 RUN = RunWindow("night-1", datetime(2024, 3, 31), datetime(2024, 4, 1))
 
@@ -34,15 +33,9 @@ SELECT CAST({key} AS TEXT) AS customer_key, TIMESTAMP '2024-03-10 00:00:00' AS c
 """
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse(request, tmp_path, monkeypatch):
-    monkeypatch.setenv("CHURN_HOME", str(tmp_path / "home"))
-    url = (
-        str(tmp_path / "w.duckdb")
-        if request.param == "duckdb"
-        else request.getfixturevalue("postgres_url")
-    )
-    warehouse = open_warehouse(url)
+@pytest.fixture
+def marts_warehouse(warehouse):
+    """Raw tables and seeds as dbt leaves them, and an empty audit schema."""
     with warehouse.transaction() as tx:
         ensure_raw_tables(tx, [t for tables in all_raw_tables().values() for t in tables])
         tx.execute("CREATE SCHEMA analytics_audit")
@@ -58,9 +51,9 @@ def build(warehouse, rate="0.2", key="'acc_000001'", category="'price'"):
         tx.execute(EVENTS.format(key=key, category=category))
 
 
-def test_a_sound_night_passes(warehouse):
-    build(warehouse)
-    outcomes = run_marts_gate(warehouse, RUN)
+def test_a_sound_night_passes(marts_warehouse):
+    build(marts_warehouse)
+    outcomes = run_marts_gate(marts_warehouse, RUN)
     assert all(outcome.success for outcome in outcomes)
     # The marts' own rules (keys, accepted values, rates in range) are dbt's tests; the
     # gate checks what dbt cannot: MRR reconciled with raw billing, no personal data.
@@ -70,16 +63,16 @@ def test_a_sound_night_passes(warehouse):
     }
 
 
-def test_a_poisoned_night_is_stopped_with_each_failure_named(warehouse):
-    build(warehouse, key="'ops@example-widgets.com'")
+def test_a_poisoned_night_is_stopped_with_each_failure_named(marts_warehouse):
+    build(marts_warehouse, key="'ops@example-widgets.com'")
     with pytest.raises(GateFailed) as failure:
-        run_marts_gate(warehouse, RUN)
+        run_marts_gate(marts_warehouse, RUN)
     message = str(failure.value)
     assert (
         "expect_column_values_to_not_match_regex on value (1 rows): e.g. ['ops@example-widgets.com']"
         in message
     )
-    with warehouse.transaction() as tx:
+    with marts_warehouse.transaction() as tx:
         failed = tx.fetchall(
             "SELECT suite FROM raw._validation_runs WHERE NOT success ORDER BY suite"
         )

@@ -13,7 +13,7 @@ from factories import table_fingerprint, track, write_mini_bundle, write_partiti
 from churnhouse.runner import run_day
 from churnhouse.warehouse import open_warehouse
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 SIMULATION = {"customers": 25, "months": 3, "start": "2024-01", "seed": 5}
 SIMULATED_LAST_DAY = date(2024, 3, 31)  # as_of = 2024-04-01 00:00 UTC

@@ -30,13 +30,6 @@ def build_audit(warehouse: Warehouse, run_id: str, rows: int = 2000) -> None:
             )
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse(request, tmp_path):
-    if request.param == "duckdb":
-        return open_warehouse(str(tmp_path / "warehouse.duckdb"))
-    return open_warehouse(request.getfixturevalue("postgres_url"))
-
-
 def read_run_ids(warehouse: Warehouse) -> set[str]:
     union = " UNION ALL ".join(f"SELECT run_id FROM analytics.{m}" for m in MARTS)
     _, rows = warehouse.read_published(f"SELECT DISTINCT run_id FROM ({union}) AS u")

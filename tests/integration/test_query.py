@@ -9,17 +9,10 @@ import pytest
 
 from churnhouse.cli import main
 from churnhouse.publish import publish
-from churnhouse.warehouse import open_warehouse
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def published(request, tmp_path):
-    url = (
-        str(tmp_path / "warehouse.duckdb")
-        if request.param == "duckdb"
-        else request.getfixturevalue("postgres_url")
-    )
-    warehouse = open_warehouse(url)
+@pytest.fixture
+def published(warehouse):
     with warehouse.transaction() as tx:
         tx.execute("CREATE SCHEMA analytics_audit")
         tx.execute(
@@ -27,7 +20,7 @@ def published(request, tmp_path):
             "'all' AS segment, CAST(12.5 AS DECIMAL(18, 2)) AS churned_mrr"
         )
     publish(warehouse, "night-1", datetime(2024, 4, 1))
-    return url
+    return warehouse.url
 
 
 def test_a_select_prints_rows_in_each_format(published, capsys):

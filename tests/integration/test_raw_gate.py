@@ -11,20 +11,11 @@ from churnhouse.config import SourceSettings
 from churnhouse.contracts import RunWindow
 from churnhouse.gates import GateFailed, run_raw_gate
 from churnhouse.ingest import ingest
-from churnhouse.warehouse import open_warehouse
 
 
 def night(day: int) -> RunWindow:
     start = datetime(2024, 9, day)
     return RunWindow(f"night-{day}", start, start + timedelta(days=1))
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse(request, tmp_path, monkeypatch):
-    monkeypatch.setenv("CHURN_HOME", str(tmp_path / "home"))
-    if request.param == "duckdb":
-        return open_warehouse(str(tmp_path / "warehouse.duckdb"))
-    return open_warehouse(request.getfixturevalue("postgres_url"))
 
 
 def test_a_sudden_volume_drop_fails_the_gate_loudly(warehouse, tmp_path):

@@ -17,13 +17,6 @@ RUN = RunWindow("night-1", datetime(2024, 9, 2), datetime(2024, 9, 3))
 RAW_TABLES = ("raw.events", "raw._quarantine")
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse(request, tmp_path):
-    if request.param == "duckdb":
-        return open_warehouse(str(tmp_path / "warehouse.duckdb"))
-    return open_warehouse(request.getfixturevalue("postgres_url"))
-
-
 @pytest.fixture
 def sources(tmp_path):
     root = tmp_path / "events"

@@ -1,4 +1,4 @@
-"""The simulated company: deterministic, on the source contract, its mess present and counted.
+"""The simulated company: deterministic, on docs/sources.md, its mess present and counted.
 
 Everything is read back from the files the simulator wrote, the way a
 pipeline would read them, and compared with what `truth/` says was written.

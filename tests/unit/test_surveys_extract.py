@@ -18,7 +18,7 @@ def read_surveys(uri: str):
     return extracted.batches, extracted.bad
 
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "spec_examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 HEADER = "response_id,submitted_at,email,subscription_id,primary_reason,reason_text,offer_presented,offer_accepted,outcome\n"
 
 

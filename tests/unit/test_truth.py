@@ -175,7 +175,7 @@ class Customer:
 
 
 class Reading:
-    """The bundle as a pipeline would see it, resolved into customers by the spec's rules."""
+    """The bundle as a pipeline would see it, resolved into customers by the rules of docs/metrics.md."""
 
     def __init__(self, bundle: Path):
         self.bundle = bundle

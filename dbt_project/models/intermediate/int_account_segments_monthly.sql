@@ -1,5 +1,5 @@
 -- Each account's segment and region at the close of the month before each reported month
--- (metrics spec, Months): the latest version written before the month started, else the
+-- (docs/metrics.md, Months): the latest version written before the month started, else the
 -- first version known.
 with accounts as (
     select account_id, segment, region

@@ -1,5 +1,5 @@
 -- Each billing customer tied to a CRM account by the first identity rule that gives
--- exactly one account (metrics spec, Who is a customer):
+-- exactly one account (docs/metrics.md, Who is a customer):
 --   1. metadata.crm_account_id = an existing account_id (deleted accounts too);
 --   2. accounts.billing_customer_id = the billing id (deleted accounts too);
 --   3. the billing e-mail = a CRM contact's e-mail (deleted accounts too);

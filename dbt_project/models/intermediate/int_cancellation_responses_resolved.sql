@@ -1,6 +1,6 @@
 -- Cancellation-survey responses up to as_of, each tied to its customer (the customer of
 -- its subscription when that subscription is known, else by respondent e-mail), with the
--- reason it states (metrics spec, Reasons): its primary_reason when set and not 'other';
+-- reason it states (docs/metrics.md, Reasons): its primary_reason when set and not 'other';
 -- else the category its text's keywords give; else 'other' when primary_reason is 'other'
 -- or the text is not empty (any character counts); else nothing (null).
 with responses as (

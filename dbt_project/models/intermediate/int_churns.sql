@@ -1,4 +1,4 @@
--- One row per churn (metrics spec, Churn events): a customer going from active to not
+-- One row per churn (docs/metrics.md, Churn events): a customer going from active to not
 -- active at churned_at, at or before as_of, with what billing says about it.
 with churns as (
     select

@@ -1,4 +1,4 @@
--- Each churn's primary reason: the first of these that states something (metrics spec,
+-- Each churn's primary reason: the first of these that states something (docs/metrics.md,
 -- Reasons):
 --   1. the latest cancellation-survey response with outcome 'canceled' submitted inside
 --      the active life the churn ends ([life_started_at, churned_at], ties: greater

@@ -1,6 +1,6 @@
 -- A customer's active lives: maximal runs of spans with MRR > 0. Each ends at the instant
 -- the customer goes from active to not active, which is a churn when it is at or before
--- as_of (metrics spec, Churn events). A customer who comes back starts a new spell.
+-- as_of (docs/metrics.md, Churn events). A customer who comes back starts a new spell.
 with timeline as (
     select
         *,

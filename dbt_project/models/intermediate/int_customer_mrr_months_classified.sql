@@ -1,6 +1,6 @@
 -- One row per customer per reported month from the month of its first active instant,
 -- with a = MRR at the close of the previous month and b = MRR at the close of this one,
--- and the movement they make (metrics spec, Months). Exact decimals; the marts round.
+-- and the movement they make (docs/metrics.md, Months). Exact decimals; the marts round.
 -- The close of month m is its last instant: a line counts when s < end(m) <= e.
 with customers as (
     select customer_key, min(first_active_at) as first_active_at

@@ -7,7 +7,7 @@
     )
 }}
 
--- Activity per UTC day, workspace and user (metrics spec, Engagement): track calls only,
+-- Activity per UTC day, workspace and user (docs/metrics.md, Engagement): track calls only,
 -- already one row per message_id, on their device time converted to UTC.
 --
 -- Incremental: events arrive late, by days. Each run recomputes, from every event held,

@@ -1,6 +1,6 @@
 {{ config(post_hook="{{ assert_fx_rates_found(this) }}") }}
 
--- Invoice lines that contribute MRR (metrics spec, Money: MRR): on a paid or open invoice,
+-- Invoice lines that contribute MRR (docs/metrics.md, Money: MRR): on a paid or open invoice,
 -- a recurring price, not a proration. Each is converted once, at the rate of the month that
 -- contains its own period start; the invoice header's period is ignored. A line without a
 -- rate stops the build (post-hook), naming the currency and month. Lines that start after

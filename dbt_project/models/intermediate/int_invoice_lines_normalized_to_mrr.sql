@@ -1,5 +1,5 @@
 -- The monthly amount of each contributing invoice line in USD and the half-open span
--- [covers_from, covers_to) it covers (metrics spec, Money: MRR):
+-- [covers_from, covers_to) it covers (docs/metrics.md, Money: MRR):
 --   monthly = amount / interval_count, month x1, year /12, week x52/12, day x365/12,
 --             in whole units (minor units / 100 except zero-decimal currencies), converted;
 --   the span is the line's period cut at its subscription's ended_at when that comes first.

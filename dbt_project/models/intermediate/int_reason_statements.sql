@@ -1,4 +1,4 @@
--- Every churn reason a source states about a customer, up to as_of (metrics spec, Reasons):
+-- Every churn reason a source states about a customer, up to as_of (docs/metrics.md, Reasons):
 --   survey  - a cancellation-survey response that states something;
 --   billing - a subscription's cancellation_details.feedback (comment kept as text only);
 --   crm     - a complaint activity (raw value 'complaint'), categorised by the keywords of

@@ -1,4 +1,4 @@
--- Survey respondents' e-mails tied to customers (metrics spec, Who is a customer): the
+-- Survey respondents' e-mails tied to customers (docs/metrics.md, Who is a customer): the
 -- customer whose CRM contact e-mail, then billing customer e-mail, equals it. A step that
 -- hits several customers gives no match and the next step is tried; no domain rule.
 with respondents as (

@@ -1,4 +1,4 @@
--- What billing says about each subscription's payments (metrics spec, Churn events):
+-- What billing says about each subscription's payments (docs/metrics.md, Churn events):
 -- its cancellation reason, the status of its latest invoice that is neither void nor
 -- draft (by created, then id; over all its invoices, whenever created) and of its latest
 -- charge (by created; at equal times a success is the later). Any of payment_failed,

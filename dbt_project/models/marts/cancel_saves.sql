@@ -1,7 +1,7 @@
 -- One row per cancellation-survey response up to as_of: the offer, the outcome and, for a
 -- save (outcome 'saved', whatever offer_accepted says), whether it was a deflection: its
 -- customer is active at submitted_at + 30 days (null while that instant is after as_of).
--- saved_mrr is the customer's MRR at submitted_at (metrics spec, Saves).
+-- saved_mrr is the customer's MRR at submitted_at (docs/metrics.md, Saves).
 with responses as (
     select
         *,

@@ -1,4 +1,4 @@
--- One row per churn, published (metrics spec, Churn events and Reasons): when, how much,
+-- One row per churn, published (docs/metrics.md, Churn events and Reasons): when, how much,
 -- voluntary or not, the primary reason and the kind of churn (archetype):
 --   1. graduated     category no_longer_needed;
 --   2. external      category external or payment_failed, or raw value budget_cut /

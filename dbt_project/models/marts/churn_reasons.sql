@@ -1,4 +1,4 @@
--- Every stated churn reason, tied to the churns it explains (metrics spec, Reasons):
+-- Every stated churn reason, tied to the churns it explains (docs/metrics.md, Reasons):
 --   survey  - the churn ending the active life it was submitted in (outcome canceled);
 --   billing - the churns its subscription ended (its feedback counts for each, whenever given);
 --   crm     - the churns in the 90 days after the complaint;

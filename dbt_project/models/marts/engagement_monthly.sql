@@ -1,4 +1,4 @@
--- Product engagement per customer and month (metrics spec, Engagement): active users,
+-- Product engagement per customer and month (docs/metrics.md, Engagement): active users,
 -- DAU/MAU, and whether a customer new this month activated (sent the activation event
 -- within 14 days after its first active instant).
 with customer_months as (

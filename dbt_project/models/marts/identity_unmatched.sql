@@ -1,4 +1,4 @@
--- Every source record tied to no customer, with why (metrics spec, Who is a customer).
+-- Every source record tied to no customer, with why (docs/metrics.md, Who is a customer).
 -- Ids only: no e-mail address or name is published. Product events are summarised per
 -- workspace (one row per unknown group_id, with how many events it sent).
 with customers as (

@@ -1,4 +1,4 @@
--- NPS per month and segment (metrics spec, NPS): each respondent's latest response in the
+-- NPS per month and segment (docs/metrics.md, NPS): each respondent's latest response in the
 -- month, grouped by the segment its customer had at the close of the previous month
 -- ('unknown' when the response matched no customer or no CRM account), plus 'all'.
 with latest as (

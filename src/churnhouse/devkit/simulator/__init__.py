@@ -1,9 +1,9 @@
 """The simulated company behind `make demo`, the tests and the benchmarks.
 
 `simulate(out, customers, months, start, seed)` writes a complete source bundle
-exactly as `shared/spec/sources.md` describes (CRM database, billing export,
+exactly as `docs/sources.md` describes (CRM database, billing export,
 event partitions, survey CSVs, FX rates) plus `truth/`: the metrics of
-`shared/spec/metrics.md` computed from the clean records the generator made,
+`docs/metrics.md` computed from the clean records the generator made,
 and the count of every kind of bad input it injected. Same seed, same bytes.
 
 as_of is the first instant of the month after the last simulated month;

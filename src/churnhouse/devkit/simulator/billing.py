@@ -1,4 +1,4 @@
-"""Billing records as Stripe objects (the shapes of the source contract), one JSON per line."""
+"""Billing records as Stripe objects (the shapes of docs/sources.md), one JSON per line."""
 
 from __future__ import annotations
 

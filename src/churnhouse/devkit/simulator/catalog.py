@@ -200,7 +200,7 @@ OFFERS = {  # story → offers the cancel flow may present
     "external": ("discount", "pause"),
     "involuntary": ("discount",),
 }
-# primary_reason → (English, Chinese) answers; the keyword rules of the metrics spec see these.
+# primary_reason → (English, Chinese) answers; the keyword rules of docs/metrics.md see these.
 REASON_TEXTS = {
     "too_expensive": (
         'Too expensive for a team our size, "cheaper" plans lack SSO',

@@ -3,7 +3,7 @@
 Each company has its own random stream, so companies are built in chunks and
 written out without holding the whole customer base in memory. Domains and
 emails are unique per company (the index is part of them; free-mail domains
-are shared but never tie a customer by domain), so the spec's identity rules
+are shared but never tie a customer by domain), so the identity rules of docs/metrics.md
 never join two simulated companies: the truth can be computed one company at
 a time.
 """

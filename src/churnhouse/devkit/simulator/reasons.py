@@ -1,4 +1,4 @@
-"""The metrics spec's reason rules: statements, categories, archetypes, influenceable.
+"""The reason rules of docs/metrics.md: statements, categories, archetypes, influenceable.
 
 Pure functions on plain values, so the truth and the tests share one reading
 of the text.

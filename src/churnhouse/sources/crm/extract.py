@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from churnhouse.config import SourceSettings
-from churnhouse.contracts import Batch, Extracted, ExtractWindow, RawTable, RunWindow, with_meta
+from churnhouse.contracts import (
+    Batch,
+    Extracted,
+    ExtractWindow,
+    RawTable,
+    RunWindow,
+    naive_utc,
+    with_meta,
+)
 from churnhouse.errors import ContractError
 
 SOURCE = "crm"
@@ -81,9 +89,7 @@ def to_utc(value) -> datetime | None:
         value = datetime.fromisoformat(value.strip())
     elif isinstance(value, date) and not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
+    return naive_utc(value)
 
 
 def _to_bool(value) -> bool | None:

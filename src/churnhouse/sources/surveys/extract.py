@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 
 from churnhouse.config import SourceSettings
 from churnhouse.contracts import (
@@ -16,6 +16,7 @@ from churnhouse.contracts import (
     ExtractWindow,
     RawTable,
     RunWindow,
+    naive_utc,
     with_meta,
 )
 
@@ -61,9 +62,7 @@ def parse_timestamp(text: str | None) -> datetime | None:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
+    return naive_utc(moment)
 
 
 def _records(filesystem, path: str) -> Iterator[tuple[int, dict[str, str], str]]:
