@@ -222,7 +222,7 @@ def _covering(line, invoice, subscriptions, rates, calendar) -> Covering | None:
 
 
 def _attach_voice(records: CompanyRecords) -> None:
-    """Survey and NPS answers to the customer they belong to (docs/metrics.md, Who is a customer)."""
+    """Survey and NPS answers to their customer (docs/metrics.md, Who is a customer)."""
     company, customers, tied = records.company, records.customers, records.tied
     contact_keys: dict[str, set[str]] = defaultdict(set)
     for contact in company.contacts:
