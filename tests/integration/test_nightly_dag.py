@@ -11,6 +11,7 @@ import pytest
 from factories import table_fingerprint, track, write_mini_bundle, write_partition
 
 from churnhouse.runner import run_day
+from churnhouse.sources import source_names
 from churnhouse.warehouse import open_warehouse
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -129,7 +130,8 @@ def test_first_night_into_duckdb_lands_every_source(first_night):
         gates = tx.fetchone(
             "SELECT count(*), min(CAST(success AS INTEGER)) FROM raw._validation_runs"
         )
-    assert loads == [(s, "success") for s in ("billing", "crm", "events", "surveys")]
+    assert loads == [(s, "success") for s in source_names()]
+    assert source_names() == ("billing", "crm", "events", "fx", "surveys")
     assert gates[0] >= 5 and gates[1] == 1, "every raw suite ran and passed"
 
 
