@@ -1,10 +1,41 @@
-"""`churnhouse ...` commands. Each subcommand is one call into the package."""
+"""`churnhouse ...` commands. Each subcommand is one call into the package.
+
+Every error a command meets is one line on stderr and exit code 2; the full
+trace goes to `CHURN_HOME/logs/cli.log`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
+from datetime import date
 from pathlib import Path
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes are one line on stderr and exit code 2 (argparse prints the usage too)."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1: {text!r}")
+    return value
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -44,17 +75,49 @@ def _billing_api(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from datetime import date
-
-    from churnhouse.runner import run_day
+def _night_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The settings `run` and `backfill` hand to the nights they start."""
+    from churnhouse.config import sources_for_bundle
 
     extra = {}
     if args.bundle:
+        sources_for_bundle(Path(args.bundle))  # a missing bundle fails here, in one line
         extra["CHURN_BUNDLE"] = str(Path(args.bundle).resolve())
     if args.warehouse:
         extra["CHURN_WAREHOUSE"] = args.warehouse
-    return run_day(date.fromisoformat(args.date), extra)
+    if args.force:
+        extra["CHURN_PUBLISH_FORCE"] = "1"
+    return extra
+
+
+def _run(args: argparse.Namespace) -> int:
+    from churnhouse.runner import run_day
+
+    return run_day(args.date, _night_settings(args))
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from churnhouse.runner import backfill
+
+    if args.to_day < args.from_day:
+        print("churnhouse backfill: --to is before --from", file=sys.stderr)
+        return 2
+    return backfill(args.from_day, args.to_day, _night_settings(args))
+
+
+def _grant_bi(args: argparse.Namespace) -> int:
+    from churnhouse.warehouse import open_warehouse
+
+    warehouse = open_warehouse(args.warehouse)
+    if not hasattr(warehouse, "ensure_reader_role"):
+        print(
+            "churnhouse grant-bi: DuckDB readers open the published file read-only; "
+            "there is no role to grant",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"read-only BI role ready: {warehouse.ensure_reader_role()}")
+    return 0
 
 
 def _query(args: argparse.Namespace) -> int:
@@ -65,6 +128,10 @@ def _query(args: argparse.Namespace) -> int:
         columns, rows = run_query(open_warehouse(args.warehouse), args.sql)
     except (QueryRefused, FileNotFoundError) as error:
         print(f"churnhouse query: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # the engine's own message: unknown table, timeout, ...
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"churnhouse query: {first}", file=sys.stderr)
         return 2
     print(render(columns, rows, args.format))
     return 0
@@ -80,13 +147,13 @@ def _docs(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="churnhouse", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="churnhouse", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     sim = commands.add_parser("simulate", help="write a simulated company's source bundle")
     sim.add_argument("--out", required=True, help="bundle folder to write")
-    sim.add_argument("--customers", type=int, default=200)
-    sim.add_argument("--months", type=int, default=12)
+    sim.add_argument("--customers", type=_positive, default=200)
+    sim.add_argument("--months", type=_positive, default=12)
     sim.add_argument("--start", default="2024-01", help="first month, YYYY-MM")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument(
@@ -112,10 +179,24 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", help="run the nightly DAG for one day (interval [D, D+1) UTC) through Airflow"
     )
-    run.add_argument("--date", required=True, help="the day D, YYYY-MM-DD")
-    run.add_argument("--bundle", default=None, help="a bundle folder (else the CHURN_* settings)")
-    run.add_argument("--warehouse", default=None, help="DuckDB path or PostgreSQL URL")
+    run.add_argument("--date", required=True, type=_day, help="the day D, YYYY-MM-DD")
+    _night_arguments(run)
     run.set_defaults(func=_run)
+
+    fill = commands.add_parser(
+        "backfill",
+        help="run the nightly DAG for each day D1..D2 in order; rerun it to resume after a failure",
+    )
+    fill.add_argument("--from", dest="from_day", required=True, type=_day, help="YYYY-MM-DD")
+    fill.add_argument("--to", dest="to_day", required=True, type=_day, help="YYYY-MM-DD")
+    _night_arguments(fill)
+    fill.set_defaults(func=_backfill)
+
+    grant = commands.add_parser(
+        "grant-bi", help="PostgreSQL: create or fix the read-only BI role (CHURN_BI_ROLE)"
+    )
+    grant.add_argument("--warehouse", default=None, help="PostgreSQL URL (default CHURN_WAREHOUSE)")
+    grant.set_defaults(func=_grant_bi)
 
     query = commands.add_parser("query", help="a read-only query on the published tables")
     query.add_argument("sql", help='e.g. "SELECT * FROM churn_monthly LIMIT 5"')
@@ -132,9 +213,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _night_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--bundle", default=None, help="a bundle folder (else CHURN_* settings)")
+    command.add_argument("--warehouse", default=None, help="DuckDB path or PostgreSQL URL")
+    command.add_argument(
+        "--force", action="store_true", help="publish even over a newer publication"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:
+        log_file = _log_trace()
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(
+            f"churnhouse {args.command}: {type(error).__name__}: {first} (trace: {log_file})",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _log_trace() -> Path:
+    from churnhouse.config import churn_home
+
+    folder = churn_home() / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "cli.log", "a", encoding="utf-8") as log:
+        log.write(traceback.format_exc())
+    return folder / "cli.log"
 
 
 if __name__ == "__main__":

@@ -87,6 +87,8 @@ def warehouse_url() -> str:
 def sources_for_bundle(bundle: Path) -> SourceSettings:
     """The locations inside one bundle folder, as the simulator writes it."""
     bundle = bundle.resolve()
+    if not bundle.is_dir():
+        raise PermanentError(f"bundle folder {bundle} does not exist (--bundle / CHURN_BUNDLE)")
     return SourceSettings(
         crm_url=f"sqlite:///{bundle / 'crm.sqlite'}",
         billing_url=str(bundle / "billing"),

@@ -115,6 +115,42 @@ class RawTable:
         return pa.schema([(name, types[sql]) for name, sql in self.all_columns.items()])
 
 
+# Every bad record, one row per distinct content (first location kept).
+QUARANTINE = RawTable(
+    "_quarantine",
+    {
+        "source": "TEXT",
+        "object_kind": "TEXT",
+        "location": "TEXT",
+        "raw_text": "TEXT",
+        "reason": "TEXT",
+        "content_hash": "TEXT",
+        "_pick": "TEXT",
+    },
+    key=("source", "object_kind", "content_hash"),
+    merge="keep_lowest",
+)
+
+LOADS = RawTable(
+    "_loads",
+    {
+        "run_id": "TEXT",
+        "source": "TEXT",
+        "interval_start": "TIMESTAMP",
+        "interval_end": "TIMESTAMP",
+        "rows_loaded": "BIGINT",
+        "rows_quarantined": "BIGINT",
+        "seconds": "DOUBLE PRECISION",
+        "status": "TEXT",
+        "message": "TEXT",
+        "finished_at": "TIMESTAMP",
+        # JSON list of "file: why" for the bad files that fail the night (surveys).
+        "blocking_files": "TEXT",
+    },
+    key=(),
+)
+
+
 @dataclass(frozen=True)
 class BadRecord:
     """One input record (or whole file) that breaks the contract, kept with the reason."""
@@ -123,6 +159,9 @@ class BadRecord:
     location: str  # file:line, object id, or the file itself
     raw_text: str
     reason: str
+    # A whole file the source contract says must stop the night (a survey export with a
+    # renamed column or not in UTF-8); the rest of the source still loads.
+    fails_night: bool = False
 
 
 @dataclass
@@ -138,6 +177,16 @@ class Batch:
     table: RawTable
     rows: pa.Table | None = None
     fill: Callable[[Any, str], list[BadRecord]] | None = None
+
+
+class BatchInputUnreadable(Exception):
+    """Part of a batch's input cannot be read at all (a corrupt file): the loader rolls
+    back and loads again with `batch` (the readable rest), keeping `bad` in quarantine."""
+
+    def __init__(self, batch: Batch, bad: list[BadRecord]) -> None:
+        super().__init__(f"{len(bad)} unreadable input(s) of {batch.table.name} set aside")
+        self.batch = batch
+        self.bad = bad
 
 
 @dataclass

@@ -15,6 +15,7 @@ Merge rules (so that the order of runs never matters):
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -24,8 +25,11 @@ from datetime import datetime
 import pyarrow as pa
 
 from churnhouse.contracts import (
+    LOADS,
+    QUARANTINE,
     RAW_SCHEMA,
     BadRecord,
+    BatchInputUnreadable,
     Extracted,
     RawTable,
     RunWindow,
@@ -35,38 +39,6 @@ from churnhouse.contracts import (
 from churnhouse.warehouse import Transaction, Warehouse
 
 log = logging.getLogger("churnhouse.load")
-
-QUARANTINE = RawTable(
-    "_quarantine",
-    {
-        "source": "TEXT",
-        "object_kind": "TEXT",
-        "location": "TEXT",
-        "raw_text": "TEXT",
-        "reason": "TEXT",
-        "content_hash": "TEXT",
-        "_pick": "TEXT",
-    },
-    key=("source", "object_kind", "content_hash"),
-    merge="keep_lowest",
-)
-
-LOADS = RawTable(
-    "_loads",
-    {
-        "run_id": "TEXT",
-        "source": "TEXT",
-        "interval_start": "TIMESTAMP",
-        "interval_end": "TIMESTAMP",
-        "rows_loaded": "BIGINT",
-        "rows_quarantined": "BIGINT",
-        "seconds": "DOUBLE PRECISION",
-        "status": "TEXT",
-        "message": "TEXT",
-        "finished_at": "TIMESTAMP",
-    },
-    key=(),
-)
 
 
 @dataclass
@@ -93,6 +65,8 @@ def ensure_raw_tables(tx: Transaction, tables: Sequence[RawTable]) -> None:
         tx.execute(create_table_sql(table))
         for child in table.children:
             tx.execute(create_table_sql(child))
+    # Warehouses made before the column existed.
+    tx.execute(f"ALTER TABLE {LOADS.qualified_name} ADD COLUMN IF NOT EXISTS blocking_files TEXT")
 
 
 def _key_match(key: Sequence[str], left: str, right: str) -> str:
@@ -165,8 +139,28 @@ def dedupe_quarantine(rows: pa.Table) -> pa.Table:
 def load_source(
     warehouse: Warehouse, source: str, run: RunWindow, extracted: Extracted
 ) -> LoadResult:
-    """Write one source's batches, quarantine and audit row in one transaction."""
+    """Write one source's batches, quarantine and audit row in one transaction.
+
+    A batch whose input is partly unreadable is loaded again without that part (which
+    goes to quarantine): one corrupt file costs that file, not the night.
+    """
     started = time.monotonic()
+    for _ in range(10):
+        try:
+            return _load_once(warehouse, source, run, extracted, started)
+        except BatchInputUnreadable as unreadable:
+            log.warning("%s: %s; loading the rest", source, unreadable)
+            batches = [
+                unreadable.batch if batch.table == unreadable.batch.table else batch
+                for batch in extracted.batches
+            ]
+            extracted = Extracted(batches, [*extracted.bad, *unreadable.bad])
+    raise RuntimeError(f"{source}: gave up after setting aside unreadable inputs 10 times")
+
+
+def _load_once(
+    warehouse: Warehouse, source: str, run: RunWindow, extracted: Extracted, started: float
+) -> LoadResult:
     bad = list(extracted.bad)
     with warehouse.transaction() as tx:
         ensure_raw_tables(tx, [batch.table for batch in extracted.batches])
@@ -181,7 +175,10 @@ def load_source(
             tx.stage_arrow("_stage_quarantine", QUARANTINE.column_ddl(), quarantined)
             merge_staged(tx, QUARANTINE, "_stage_quarantine")
         seconds = time.monotonic() - started
-        _record_load(tx, run, source, rows_loaded, quarantined.num_rows, seconds, "success", None)
+        blocking = [f"{r.location}: {r.reason}" for r in bad if r.fails_night]
+        _record_load(
+            tx, run, source, rows_loaded, quarantined.num_rows, seconds, "success", None, blocking
+        )
     result = LoadResult(source, rows_loaded, quarantined.num_rows, time.monotonic() - started)
     log.info(result.describe())
     return result
@@ -196,11 +193,12 @@ def _record_load(
     seconds: float,
     status: str,
     message: str | None,
+    blocking_files: list[str] | None = None,
 ) -> None:
     tx.execute(
         f"INSERT INTO {LOADS.qualified_name} (run_id, source, interval_start, interval_end, "
-        "rows_loaded, rows_quarantined, seconds, status, message, finished_at, _source, _run_id, "
-        "_loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "rows_loaded, rows_quarantined, seconds, status, message, finished_at, blocking_files, "
+        "_source, _run_id, _loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             run.run_id,
             source,
@@ -212,6 +210,7 @@ def _record_load(
             status,
             message,
             utc_now(),
+            json.dumps(blocking_files, ensure_ascii=False) if blocking_files else None,
             source,
             run.run_id,
             utc_now(),

@@ -94,3 +94,30 @@ def run_day(day: date, extra_env: dict[str, str] | None = None) -> int:
     outcome = "succeeded" if code == 0 else f"FAILED (exit {code}; see {log_file})"
     print(f"run for {day} {outcome} in {time.monotonic() - started:.1f}s", flush=True)
     return code
+
+
+def backfill(first: date, last: date, extra_env: dict[str, str] | None = None) -> int:
+    """Run the nights `first`..`last` in order; stop at the first that fails.
+
+    The days done are kept in `CHURN_HOME/backfill/<first>_<last>.done`, so running
+    the same command again resumes at the night that failed.
+    """
+    done_file = churn_home() / "backfill" / f"{first}_{last}.done"
+    done_file.parent.mkdir(parents=True, exist_ok=True)
+    done = set(done_file.read_text().split()) if done_file.exists() else set()
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    for day in days:
+        if day.isoformat() in done:
+            print(f"backfill: {day} already done", flush=True)
+            continue
+        code = run_day(day, extra_env)
+        if code != 0:
+            print(
+                f"backfill stopped at {day} (exit {code}); run the same command again to resume",
+                flush=True,
+            )
+            return code
+        with open(done_file, "a", encoding="utf-8") as file:
+            file.write(f"{day.isoformat()}\n")
+    print(f"backfill {first} .. {last}: {len(days)} nights done", flush=True)
+    return 0

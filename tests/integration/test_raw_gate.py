@@ -41,7 +41,11 @@ def test_a_sudden_volume_drop_fails_the_gate_loudly(warehouse, tmp_path):
         recorded = tx.fetchall(
             "SELECT suite, success FROM raw._validation_runs WHERE run_id = 'night-5' ORDER BY suite"
         )
-    assert recorded == [("raw_events", True), ("volume_events", False)]
+    assert recorded == [
+        ("quarantine_events", True),
+        ("raw_events", True),
+        ("volume_events", False),
+    ]
 
 
 def weekday_company(root, saturday_tonight: int) -> None:

@@ -13,7 +13,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from churnhouse.contracts import AUDIT_SCHEMA, RunWindow
+from churnhouse.gates.hold import hold_rejected_rows
 from churnhouse.gates.pii import person_names, text_values_sql
+from churnhouse.gates.quarantine import quarantine_outcomes
 from churnhouse.gates.record import VALIDATION_RUNS, record_outcomes
 from churnhouse.gates.runner import (
     GateFailed,
@@ -51,18 +53,25 @@ def run_raw_gate(
     sources = (sources,) if isinstance(sources, str) else tuple(sources)
     validator = Validator()
     facts = _sane_window(run)
-    outcomes = []
+    outcomes, rejected = [], []
     for suite in suites("raw", sources):
         expectations = suite.expectations(validator.gx, facts)
         columns = ", ".join(columns_checked(expectations))
         sql = f"SELECT {columns} FROM {suite.table} WHERE _run_id = ?"
-        outcomes.append(
-            validator.query(warehouse, suite.name, sql, [run.run_id], expectations, suite.table)
+        outcome = validator.query(
+            warehouse, suite.name, sql, [run.run_id], expectations, suite.table
         )
+        outcomes.append(outcome)
+        if not outcome.success:
+            rejected.append((suite.source, suite.table, expectations, outcome))
         volume = volume_outcome(validator, warehouse, suite, run)
         if volume is not None:
             outcomes.append(volume)
+    outcomes.extend(quarantine_outcomes(validator, warehouse, sources, run))
     record_outcomes(warehouse, run, "raw", outcomes)
+    if rejected:
+        held = hold_rejected_rows(warehouse, run, rejected)
+        print(f"raw gate: {held} rejected row(s) held in raw._quarantine", flush=True)
     raise_on_failure(f"raw gate for {', '.join(sources)}", outcomes)
     return outcomes
 

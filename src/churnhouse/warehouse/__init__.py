@@ -118,6 +118,10 @@ class Warehouse(ABC):
     def read_published(self, sql: str) -> tuple[list[str], list[tuple]]:
         """Column names and rows of a read-only query on the published tables."""
 
+    @abstractmethod
+    def published_as_of(self, published_schema: str) -> datetime | None:
+        """The as_of of what is published now (the writer's view), or None when nothing is."""
+
 
 PUBLICATION_TABLE = "_publication"
 

@@ -189,6 +189,9 @@ class DuckDBWarehouse(Warehouse):
         _fsync_folder(target.parent)
         return tables
 
+    def published_as_of(self, published_schema: str) -> datetime | None:
+        return _publication_as_of(self.published_path, published_schema)
+
     def read_published(self, sql: str) -> tuple[list[str], list[tuple]]:
         """The published file, read-only, external access off: the working file is never
         touched, so a query never waits for the night."""
@@ -204,6 +207,16 @@ class DuckDBWarehouse(Warehouse):
             con.execute("SET enable_external_access = false")
             cursor = con.execute(sql)
             return [column[0] for column in cursor.description], cursor.fetchall()
+
+
+def _publication_as_of(path: Path, schema: str):
+    import duckdb
+
+    if not path.exists():
+        return None
+    with duckdb.connect(str(path), read_only=True) as con:
+        row = con.execute(f"SELECT max(as_of) FROM {schema}.{PUBLICATION_TABLE}").fetchone()
+    return row[0] if row else None
 
 
 def _tables_of(con, schema: str) -> list[str]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from churnhouse.contracts import PUBLISHED_SCHEMA, utc_now
+from churnhouse.errors import PermanentError
 from churnhouse.warehouse import (
     PUBLICATION_TABLE,
     NothingToPublish,
@@ -40,6 +41,30 @@ if TYPE_CHECKING:
     from churnhouse.contracts import BadRecord, Batch
 
 BI_ROLE_SETTING = "CHURN_BI_ROLE"
+LOCK_ATTEMPTS = 3
+
+
+class PublishBlocked(PermanentError):
+    """Readers held yesterday's tables longer than publication may wait for them."""
+
+
+def _seconds_setting(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def publish_lock_timeout() -> float:
+    """`CHURN_PUBLISH_LOCK_TIMEOUT` seconds (default 10) one attempt waits for readers."""
+    return _seconds_setting("CHURN_PUBLISH_LOCK_TIMEOUT", 10)
+
+
+def cancels_readers() -> bool:
+    """`CHURN_PUBLISH_CANCEL_READERS` (default on): end BI sessions that hold the tables."""
+    return os.environ.get("CHURN_PUBLISH_CANCEL_READERS", "1").lower() not in ("0", "false", "no")
+
+
+def query_timeout() -> float:
+    """`CHURN_QUERY_TIMEOUT` seconds (default 60) a `churnhouse query` statement may run."""
+    return _seconds_setting("CHURN_QUERY_TIMEOUT", 60)
 
 
 def bi_role() -> str | None:
@@ -164,17 +189,51 @@ class PostgresWarehouse(Warehouse):
     def publish_audit(
         self, audit_schema: str, published_schema: str, run_id: str, as_of: datetime
     ) -> list[str]:
+        """The swap waits at most `CHURN_PUBLISH_LOCK_TIMEOUT` for readers per attempt; after
+        a wait that timed out it ends the BI sessions holding the tables (unless
+        `CHURN_PUBLISH_CANCEL_READERS=0`) and tries again, then fails naming the readers."""
         import psycopg2.errors
 
-        for attempt in range(1, 6):
+        self.ensure_reader_role()
+        blockers: list[str] = []
+        for attempt in range(1, LOCK_ATTEMPTS + 1):
             try:
                 return self._swap_schemas(audit_schema, published_schema, run_id, as_of)
             except psycopg2.errors.DeadlockDetected:
                 # Only the publisher gives way (its deadlock_timeout is the shortest), then retries.
-                if attempt == 5:
-                    raise
                 time.sleep(0.2 * attempt)
-        raise AssertionError("unreachable")
+            except psycopg2.errors.LockNotAvailable:
+                blockers = self._readers_holding(published_schema)
+                if cancels_readers():
+                    self._end_reader_sessions(blockers)
+        raise PublishBlocked(
+            f"publish could not lock {published_schema} within {publish_lock_timeout():g}s "
+            f"x {LOCK_ATTEMPTS}: held by {', '.join(blockers) or 'other sessions'}; "
+            "yesterday's tables stay published (CHURN_PUBLISH_LOCK_TIMEOUT, "
+            "CHURN_PUBLISH_CANCEL_READERS)"
+        )
+
+    def _readers_holding(self, schema: str) -> list[str]:
+        """'pid (user, state)' of each other session holding a lock on a table of `schema`."""
+        with self.transaction() as tx:
+            rows = tx.fetchall(
+                "SELECT DISTINCT a.pid, a.usename, a.state FROM pg_locks AS l "
+                "JOIN pg_class AS c ON c.oid = l.relation "
+                "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+                "JOIN pg_stat_activity AS a ON a.pid = l.pid "
+                "WHERE n.nspname = ? AND l.granted AND l.pid <> pg_backend_pid() ORDER BY 1",
+                [schema],
+            )
+        return [f"{pid} ({user}, {state})" for pid, user, state in rows]
+
+    def _end_reader_sessions(self, blockers: list[str]) -> None:
+        """End the BI role's sessions among `blockers` (never a writer's)."""
+        role = bi_role()
+        pids = [int(b.split()[0]) for b in blockers if f"({role}," in b]
+        if pids:
+            with self.transaction() as tx:
+                for pid in pids:
+                    tx.execute("SELECT pg_terminate_backend(?)", [pid])
 
     def _swap_schemas(
         self, audit_schema: str, published_schema: str, run_id: str, as_of: datetime
@@ -183,6 +242,7 @@ class PostgresWarehouse(Warehouse):
         role = bi_role()
         with self.transaction() as tx:
             tx.execute("SET LOCAL deadlock_timeout = '50ms'")
+            tx.execute(f"SET LOCAL lock_timeout = '{int(publish_lock_timeout() * 1000)}ms'")
             tables = [t for t in _tables_of(tx, audit_schema) if t != PUBLICATION_TABLE]
             if not tables:
                 raise NothingToPublish(f"nothing to publish: schema {audit_schema} holds no tables")
@@ -205,9 +265,33 @@ class PostgresWarehouse(Warehouse):
             tx.execute(f"DROP SCHEMA IF EXISTS {previous} CASCADE")
         return tables
 
+    def published_as_of(self, published_schema: str) -> datetime | None:
+        with self.transaction() as tx:
+            if not tx.fetchall(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [published_schema, PUBLICATION_TABLE],
+            ):
+                return None
+            return tx.fetchone(f"SELECT max(as_of) FROM {published_schema}.{PUBLICATION_TABLE}")[0]
+
     def read_published(self, sql: str) -> tuple[list[str], list[tuple]]:
-        """A read-only transaction with the published schema first on the search path."""
-        connection = self._connect(search_path=PUBLISHED_SCHEMA, default_transaction_read_only="on")
+        """As the read-only BI role (never the writer), in a read-only transaction with the
+        published schema first on the search path and a statement timeout."""
+        import psycopg2
+
+        parts = urlsplit(libpq_dsn(self.url))
+        role = bi_role()
+        connection = psycopg2.connect(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            dbname=unquote(parts.path.lstrip("/")) or "postgres",
+            user=role,
+            password=os.environ.get("CHURN_BI_PASSWORD") or None,
+            options=(
+                f"-c search_path={PUBLISHED_SCHEMA} -c default_transaction_read_only=on "
+                f"-c statement_timeout={int(query_timeout() * 1000)}"
+            ),
+        )
         try:
             with connection.cursor() as cursor:
                 cursor.execute(sql)
@@ -228,6 +312,12 @@ class PostgresWarehouse(Warehouse):
             database = checked_identifier(tx.fetchone("SELECT current_database()")[0])
             tx.execute(f"GRANT CONNECT ON DATABASE {database} TO {role}")
             tx.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}")
+            # No temporary tables: PUBLIC loses TEMP here, the writer keeps it by name.
+            tx.execute(f"GRANT TEMPORARY ON DATABASE {database} TO CURRENT_USER")
+            tx.execute(f"REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC, {role}")
+            # A forgotten BI session cannot hold the night's publication for long.
+            tx.execute(f"ALTER ROLE {role} SET default_transaction_read_only = on")
+            tx.execute(f"ALTER ROLE {role} SET idle_in_transaction_session_timeout = '5min'")
             tx.execute(f"CREATE SCHEMA IF NOT EXISTS {PUBLISHED_SCHEMA}")
             tx.execute(f"GRANT USAGE ON SCHEMA {PUBLISHED_SCHEMA} TO {role}")
             tx.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {PUBLISHED_SCHEMA} TO {role}")

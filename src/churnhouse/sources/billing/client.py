@@ -36,6 +36,15 @@ class BillingApiRejected(BillingApiError, PermanentError):
     """A final 4xx answer (bad key, bad parameter, unknown path): retrying cannot help."""
 
 
+class BillingApiUnreachable(BillingApiError, PermanentError):
+    """No answer at all from the API's address (wrong URL, nothing listening): retrying for
+    minutes cannot help a night that has not reached the API once."""
+
+
+UNREACHABLE_ATTEMPTS = 3
+CONNECT_TIMEOUT = 5
+
+
 class BillingApiClient:
     """Lists Stripe objects page by page over one keep-alive session."""
 
@@ -64,6 +73,7 @@ class BillingApiClient:
         self._sleep = sleep
         self._jitter = random.Random()
         self._api_key = api_key
+        self._answered = False  # any HTTP answer yet: after one, a lost connection is a blip
         self._session = requests.Session()
         self._session.headers["Authorization"] = f"Bearer {api_key}"
 
@@ -118,12 +128,20 @@ class BillingApiClient:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 response = self._session.get(
-                    self.base_url + path, params=params, timeout=self.timeout
+                    self.base_url + path, params=params, timeout=(CONNECT_TIMEOUT, self.timeout)
                 )
             except (requests.ConnectionError, requests.Timeout) as error:
                 status, problem = None, f"{type(error).__name__}: {self._redact(str(error))}"
                 wait = self._backoff(attempt)
+                if not self._answered and attempt >= UNREACHABLE_ATTEMPTS:
+                    raise BillingApiUnreachable(
+                        f"cannot reach the billing API at {self.base_url} "
+                        f"(CHURN_BILLING_URL / connection churn_billing) after {attempt} "
+                        f"attempts: {problem.splitlines()[0][:200]}",
+                        path=path,
+                    ) from error
             else:
+                self._answered = True
                 if response.status_code == 200:
                     return self._list_page(path, response)
                 status, problem = response.status_code, self._server_message(response)

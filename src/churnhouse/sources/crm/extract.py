@@ -16,7 +16,7 @@ from churnhouse.contracts import (
     naive_utc,
     with_meta,
 )
-from churnhouse.errors import ContractError
+from churnhouse.errors import ContractError, PermanentError
 
 SOURCE = "crm"
 
@@ -169,11 +169,38 @@ def _checked_value(source_table: str, raw: RawTable, row, name: str, sql_type: s
         ) from error
 
 
-def extract(window: ExtractWindow, settings: SourceSettings) -> Extracted:
-    """Every row of the four tables with `updated_at >= since` (all rows when since is None)."""
+def _connected_engine(crm_url: str):
+    """An engine that has reached the CRM database; a few quick tries, then a permanent
+    error naming the setting (a wrong URL does not get better with minutes of retries)."""
+    import time
+
     import sqlalchemy as sa
 
-    engine = sa.create_engine(settings.crm_url)
+    engine = sa.create_engine(crm_url, connect_args=_connect_timeout(crm_url))
+    for attempt in range(1, 4):
+        try:
+            with engine.connect():
+                return engine
+        except sa.exc.OperationalError as error:
+            if attempt == 3:
+                engine.dispose()
+                where = engine.url.render_as_string(hide_password=True)
+                raise PermanentError(
+                    f"cannot reach the CRM database {where} (CHURN_CRM_URL / connection "
+                    f"churn_crm): {str(error.orig).splitlines()[0][:200]}"
+                ) from error
+            time.sleep(attempt)
+    raise AssertionError("unreachable")
+
+
+def _connect_timeout(crm_url: str) -> dict:
+    """Five seconds to connect, for the drivers that take the setting."""
+    return {"connect_timeout": 5} if crm_url.startswith(("postgres", "mysql", "mariadb")) else {}
+
+
+def extract(window: ExtractWindow, settings: SourceSettings) -> Extracted:
+    """Every row of the four tables with `updated_at >= since` (all rows when since is None)."""
+    engine = _connected_engine(settings.crm_url)
     try:
         return Extracted(
             [

@@ -9,7 +9,15 @@ from functools import partial
 import pyarrow as pa
 
 from churnhouse.config import SourceSettings
-from churnhouse.contracts import BadRecord, Batch, Extracted, ExtractWindow, RawTable, RunWindow
+from churnhouse.contracts import (
+    BadRecord,
+    Batch,
+    BatchInputUnreadable,
+    Extracted,
+    ExtractWindow,
+    RawTable,
+    RunWindow,
+)
 
 SOURCE = "events"
 
@@ -54,11 +62,14 @@ _CONTRACT_KEYS = (
 # quarantine): nothing is lost, and the common line is not copied again.
 _BEYOND_CONTRACT = f"len(list_filter(json_keys(line), lambda k: k NOT IN ({_CONTRACT_KEYS}))) > 0"
 
-_LINES_SQL = """
+_READ_LINES = """
+read_csv(?, columns = {'line': 'VARCHAR'}, delim = chr(31), quote = '', escape = '',
+         header = false, filename = true, auto_detect = false, strict_mode = false)
+"""
+_LINES_SQL = f"""
 CREATE TEMP TABLE raw_lines AS
-SELECT hash(filename) AS file_hash, line, json_valid(line) AND ltrim(line)[1] = '{' AS is_object
-FROM read_csv(?, columns = {'line': 'VARCHAR'}, delim = chr(31), quote = '', escape = '',
-              header = false, filename = true, auto_detect = false, strict_mode = false)
+SELECT hash(filename) AS file_hash, line, json_valid(line) AND ltrim(line)[1] = '{{' AS is_object
+FROM {_READ_LINES}
 """
 
 # Line numbers: a table's rowid follows file order; the first rowid of each file is line 1.
@@ -184,13 +195,62 @@ def fill(con, staged: str, *, files: list[str], filesystem, run: RunWindow) -> l
     for name in ("raw_lines", "file_starts", "classified", "later_copies"):
         con.execute(f"DROP TABLE IF EXISTS temp.{name}")
     con.execute("SET preserve_insertion_order = true")  # rowid must follow file order here
-    con.execute(_LINES_SQL, [files])
+    _read_lines(con, files, filesystem, run)
     con.execute("SET preserve_insertion_order = false")  # the rest may run in any order
     con.execute(_FILE_STARTS_SQL, [files])
     _check_every_file_is_known(con)
     con.execute(_CLASSIFY_SQL)
     _create_good_rows_view(con, staged, run)
     return _bad_rows(con)
+
+
+def _read_lines(con, files: list[str], filesystem, run: RunWindow) -> None:
+    """Every line of `files` into `raw_lines`, or BatchInputUnreadable naming each file that
+    cannot be read (not gzip, truncated, a line beyond DuckDB's limit) so the load is
+    done again without them.
+
+    The whole list is read at once; only when that fails is each file tried alone (in a
+    scratch connection: a failed statement ends the warehouse's transaction), so a clean
+    night pays nothing for the check.
+    """
+    import duckdb
+
+    try:
+        con.execute(_LINES_SQL, [files])
+        return
+    except duckdb.Error as error:
+        unreadable = _unreadable_files(files, filesystem)
+        if not unreadable:
+            raise
+        readable = [path for path in files if path not in unreadable]
+        bad = [
+            BadRecord("event_file", _relative(p), _relative(p), why)
+            for p, why in unreadable.items()
+        ]
+        batch = Batch(EVENTS, fill=partial(fill, files=readable, filesystem=filesystem, run=run))
+        raise BatchInputUnreadable(batch, bad) from error
+
+
+def _unreadable_files(files: list[str], filesystem) -> dict[str, str]:
+    import duckdb
+
+    scratch = duckdb.connect()
+    if not _is_local(filesystem):
+        scratch.register_filesystem(filesystem)
+    unreadable = {}
+    for path in files:
+        try:
+            scratch.execute(f"SELECT count(*) FROM {_READ_LINES}", [[path]]).fetchone()
+        except duckdb.Error as error:
+            unreadable[path] = f"unreadable file: {str(error).splitlines()[0][:300]}"
+    scratch.close()
+    return unreadable
+
+
+def _relative(path: str) -> str:
+    """`dt=2024-09-01/part-0000.jsonl.gz`, whatever the root."""
+    match = re.search(r"(dt=[^/]+/[^/]+)$", path)
+    return match.group(1) if match else path
 
 
 def read_events(

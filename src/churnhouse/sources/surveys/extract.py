@@ -65,18 +65,55 @@ def parse_timestamp(text: str | None) -> datetime | None:
     return naive_utc(moment)
 
 
-def _records(filesystem, path: str) -> Iterator[tuple[int, dict[str, str], str]]:
+CANCELLATION_COLUMNS = (
+    "response_id",
+    "submitted_at",
+    "email",
+    "subscription_id",
+    "primary_reason",
+    "reason_text",
+    "offer_presented",
+    "offer_accepted",
+    "outcome",
+)
+NPS_COLUMNS = ("response_id", "submitted_at", "email", "score", "comment")
+
+
+class FileRefused(Exception):
+    """A whole survey file the contract refuses (not UTF-8, a required column missing)."""
+
+
+def _file_text(filesystem, path: str, relative: str) -> str:
+    data = filesystem.cat_file(path)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise FileRefused(
+            f"{relative}: not UTF-8 (byte 0x{data[error.start]:02x} at position {error.start}); "
+            "export it as UTF-8"
+        ) from error
+
+
+def _records(
+    text: str, relative: str, required: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, str], str]]:
     """(line where the record starts, row dict, the record's CSV text) for each data row."""
-    with filesystem.open(path, "rt", encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        start_line = 2
-        for row in reader:
-            buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="").writerow(
-                [row.get(name) or "" for name in reader.fieldnames or []]
-            )
-            yield start_line, row, buffer.getvalue()
-            start_line = reader.line_num + 1
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+    missing = [name for name in required if name not in reader.fieldnames]
+    if missing:
+        raise FileRefused(
+            f"{relative}: header lacks required column(s) {', '.join(missing)} "
+            f"(found: {', '.join(reader.fieldnames) or 'no header'})"
+        )
+    start_line = 2
+    for row in reader:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="").writerow(
+            [row.get(name) or "" for name in reader.fieldnames]
+        )
+        yield start_line, row, buffer.getvalue()
+        start_line = reader.line_num + 1
 
 
 def _cancellation_problem(row: dict[str, str]) -> str | None:
@@ -120,6 +157,7 @@ def _read_folder(
     folder: str,
     table: RawTable,
     kind: str,
+    required: tuple[str, ...],
     problem: Callable[[dict], str | None],
     values: Callable[[dict], dict],
     run: RunWindow,
@@ -129,7 +167,13 @@ def _read_folder(
     files = sorted(filesystem.glob(f"{folder}/*.csv")) if filesystem.isdir(folder) else []
     for path in files:
         relative = "/".join(path.rstrip("/").rsplit("/", 2)[-2:])  # e.g. nps/2024-09.csv
-        for line, row, text in _records(filesystem, path):
+        try:
+            records = list(_records(_file_text(filesystem, path, relative), relative, required))
+        except FileRefused as refused:
+            head = filesystem.cat_file(path)[:500].decode("utf-8", "replace")
+            bad.append(BadRecord(f"{kind}_file", relative, head, str(refused), fails_night=True))
+            continue
+        for line, row, text in records:
             location = f"{relative}:{line}"
             reason = problem(row)
             if reason:
@@ -165,12 +209,13 @@ def extract(window: ExtractWindow, settings: SourceSettings) -> Extracted:
         f"{root}/cancellation",
         CANCELLATIONS,
         "cancellation_response",
+        CANCELLATION_COLUMNS,
         _cancellation_problem,
         _cancellation_values,
         run,
     )
     nps, bad_nps = _read_folder(
-        filesystem, f"{root}/nps", NPS, "nps_response", _nps_problem, _nps_values, run
+        filesystem, f"{root}/nps", NPS, "nps_response", NPS_COLUMNS, _nps_problem, _nps_values, run
     )
     return Extracted(
         [_latest_per_response(cancellations), _latest_per_response(nps)],
