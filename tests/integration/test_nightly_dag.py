@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -291,12 +291,48 @@ def published_yesterday(tmp_path_factory, airflow_home, bundle) -> Path:
     return folder
 
 
+HOSTILE_REGION = "x'; DROP TABLE analytics.churn_monthly; --"
+
+
 def break_region(bundle: Path) -> None:
-    """Tonight's CRM versions carry a region outside the accepted values."""
+    """Tonight's CRM versions carry a hostile region outside the accepted values."""
     import sqlite3
 
     with sqlite3.connect(bundle / "crm.sqlite") as crm:
-        crm.execute("UPDATE accounts SET region = 'mars', updated_at = '2024-09-30 12:00:00'")
+        crm.execute(
+            "UPDATE accounts SET region = ?, updated_at = '2024-09-30 12:00:00'", [HOSTILE_REGION]
+        )
+
+
+def date_events_absurdly(bundle: Path) -> None:
+    """Tonight's partition also holds events dated in year 9999 and in 1970."""
+    write_partition(
+        bundle / "events",
+        LAST_DAY.isoformat(),
+        [
+            track("far-future", "9999-01-01T00:00:00Z", group_id="ws_1"),
+            track("epoch", "1970-01-01T00:00:00Z", group_id="ws_1"),
+        ],
+        part=1,
+    )
+
+
+def rename_survey_columns(bundle: Path) -> None:
+    """The cancellation export renamed primary_reason → reason and outcome → result."""
+    path = bundle / "surveys" / "cancellation" / "2024-09.csv"
+    text = path.read_text(encoding="utf-8-sig")
+    header, rest = text.split("\n", 1)
+    renamed = header.replace("primary_reason", "reason").replace("outcome", "result")
+    path.write_text(renamed + "\n" + rest, encoding="utf-8")
+
+
+def export_surveys_in_gbk(bundle: Path) -> None:
+    """The NPS export arrives in GBK, not UTF-8."""
+    path = bundle / "surveys" / "nps" / "2024-09.csv"
+    text = (
+        path.read_text(encoding="utf-8") + "nps_0009,2024-09-29T10:00:00Z,a@c3.example,7,价格太贵\n"
+    )
+    path.write_bytes(text.encode("gbk"))
 
 
 def break_keys(bundle: Path) -> None:
@@ -346,12 +382,18 @@ def poison_a_mart(bundle: Path) -> None:
         (break_keys, "expect_column_values_to_not_be_null on account_id"),
         (drop_volume, "expect_column_values_to_be_between on rows_tonight"),
         (poison_a_mart, "expect_column_values_to_not_be_in_set on value"),
+        (date_events_absurdly, "expect_column_values_to_be_between on event_at"),
+        (rename_survey_columns, "header lacks required column(s) primary_reason, outcome"),
+        (export_surveys_in_gbk, "nps/2024-09.csv: not UTF-8"),
     ],
     ids=[
         "raw-gate-accepted-values",
         "raw-gate-null-keys",
         "raw-gate-volume-drop",
         "marts-gate-person-name",
+        "raw-gate-events-year-9999",
+        "renamed-survey-columns",
+        "gbk-survey-export",
     ],
 )
 def test_a_bad_night_is_stopped_at_its_gate_and_nothing_is_published(
@@ -373,3 +415,97 @@ def test_a_bad_night_is_stopped_at_its_gate_and_nothing_is_published(
     assert named_expectation in log
     assert published_run_ids(warehouse) == before_ids
     assert published_fingerprints(warehouse) == before, "yesterday's tables, exactly"
+
+
+def test_a_rerun_of_a_refused_night_is_refused_again_until_the_source_is_fixed(
+    published_yesterday, tmp_path, airflow_home, bundle
+):
+    """The night fails at the raw gate; the same command again fails again (the rows it
+    rejected were held, and come back on the re-read); once the CRM is fixed, it publishes."""
+    import shutil
+
+    night = tmp_path / "night"
+    shutil.copytree(published_yesterday, night)
+    broken = tmp_path / "broken_bundle"
+    shutil.copytree(bundle, broken)
+    break_region(broken)
+    warehouse = str(night / "warehouse.duckdb")
+    before = published_fingerprints(warehouse)
+    for attempt in ("first", "rerun"):
+        with pytest.raises(AssertionError, match="airflow dags test failed"):
+            run_night(LAST_DAY, warehouse, broken, night / "home", airflow_home)
+        assert published_fingerprints(warehouse) == before, attempt
+        with published_file(warehouse) as con:
+            regions = {
+                r[0] for r in con.execute("SELECT region FROM analytics.churn_monthly").fetchall()
+            }
+        assert HOSTILE_REGION not in regions
+    import sqlite3
+
+    with sqlite3.connect(broken / "crm.sqlite") as crm:  # the CRM team fixes the region
+        crm.execute("UPDATE accounts SET region = 'emea', updated_at = '2024-09-30 13:00:00'")
+    run_night(LAST_DAY, warehouse, broken, night / "home", airflow_home)
+    assert published_fingerprints(warehouse) != before
+    assert published_run_ids(warehouse) != set()
+
+
+def test_an_unreadable_event_file_costs_that_file_and_the_night_publishes(
+    published_yesterday, tmp_path, airflow_home, bundle
+):
+    """A corrupt file in yesterday's partition (re-read tonight within the look-back) is
+    one quarantine row; tonight loads the rest and publishes."""
+    import shutil
+
+    night = tmp_path / "night"
+    shutil.copytree(published_yesterday, night)
+    broken = tmp_path / "broken_bundle"
+    shutil.copytree(bundle, broken)
+    yesterday = (LAST_DAY - timedelta(days=1)).isoformat()
+    (broken / "events" / f"dt={yesterday}" / "part-0001.jsonl.gz").write_bytes(b"not gzip")
+    warehouse = str(night / "warehouse.duckdb")
+    before_ids = published_run_ids(warehouse)
+    run_night(LAST_DAY, warehouse, broken, night / "home", airflow_home)
+    assert published_run_ids(warehouse) != before_ids
+    with open_warehouse(warehouse).transaction() as tx:
+        rows = tx.fetchall(
+            "SELECT location, reason FROM raw._quarantine WHERE object_kind = 'event_file'"
+        )
+    assert [location for location, _ in rows] == [f"dt={yesterday}/part-0001.jsonl.gz"]
+    assert rows[0][1].startswith("unreadable file: ")
+
+
+def published_as_of(warehouse: str):
+    with published_file(warehouse) as con:
+        return con.execute("SELECT as_of FROM analytics._publication").fetchone()[0]
+
+
+def test_backfill_runs_each_night_resumes_and_never_rolls_back_a_newer_publication(
+    tmp_path, airflow_home, bundle, capsys
+):
+    from churnhouse.runner import backfill
+
+    home = tmp_path / "home"
+    warehouse = str(tmp_path / "warehouse.duckdb")
+    env = {
+        "CHURN_BUNDLE": str(bundle),
+        "CHURN_WAREHOUSE": warehouse,
+        "CHURN_HOME": str(home),
+        "CHURN_AIRFLOW_HOME": str(airflow_home),
+    }
+    first, last = LAST_DAY - timedelta(days=1), LAST_DAY
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        assert backfill(first, last, env) == 0
+        assert published_as_of(warehouse) == datetime(2024, 10, 1)
+        assert backfill(first, last, env) == 0  # resumed: nothing left to do
+        out = capsys.readouterr().out
+        assert f"backfill: {first} already done" in out and f"backfill: {last} already done" in out
+        # An older night run again keeps the newer publication, unless forced.
+        run_night(first, warehouse, bundle, home, airflow_home)
+        log = (home / "logs" / f"churn_nightly_{first.isoformat()}.log").read_text()
+        assert "not published: analytics holds as_of 2024-10-01 00:00, newer than run" in log
+        assert published_as_of(warehouse) == datetime(2024, 10, 1)
+        patch.setenv("CHURN_PUBLISH_FORCE", "1")
+        run_night(first, warehouse, bundle, home, airflow_home)
+        assert published_as_of(warehouse) == datetime(2024, 9, 30)
