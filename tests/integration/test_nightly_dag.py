@@ -183,7 +183,7 @@ def test_the_simulated_company_quarantines_the_injected_mess_and_publishes_the_t
     capsys.readouterr()
     demo.print_night(warehouse, simulated)  # what `make demo` prints after its night
     printed = capsys.readouterr().out
-    assert "raw    6/6 suites passed" in printed and "marts  2/2 suites passed" in printed
+    assert "raw    11/11 suites passed" in printed and "marts  2/2 suites passed" in printed
     assert "churn_monthly: " in printed and "churn_events: " in printed
     assert printed.count("in the truth, all equal") == 2, printed
 
