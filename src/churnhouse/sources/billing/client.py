@@ -23,6 +23,30 @@ from churnhouse.sources.billing.export import RESOURCES
 log = logging.getLogger("churnhouse.billing")
 
 
+def stripe_version_setting() -> str:
+    """`CHURN_STRIPE_VERSION`, default DEFAULT_STRIPE_VERSION."""
+    import os
+
+    return os.environ.get("CHURN_STRIPE_VERSION") or DEFAULT_STRIPE_VERSION
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """A `Retry-After` header in seconds: a number of seconds, or an HTTP date from now."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment.timestamp() - (time.time() if now is None else now)
+
+
 class BillingApiError(Exception):
     """The billing API did not give a page: `status` is the last HTTP status (None: no answer)."""
 
@@ -41,6 +65,10 @@ class BillingApiUnreachable(BillingApiError, PermanentError):
     minutes cannot help a night that has not reached the API once."""
 
 
+# The Stripe API version whose object shapes the extractor reads: the last one before
+# 2025-03-31.basil moved prices and subscriptions under `pricing` / `parent`. A real
+# account answers every request in the version the header names, whatever its default.
+DEFAULT_STRIPE_VERSION = "2025-02-24.acacia"
 UNREACHABLE_ATTEMPTS = 3
 CONNECT_TIMEOUT = 5
 
@@ -59,6 +87,7 @@ class BillingApiClient:
         max_backoff: float = 30,
         timeout: float = 30,
         sleep: Callable[[float], None] = time.sleep,
+        stripe_version: str | None = None,
     ) -> None:
         if not 1 <= page_size <= 100:
             raise ValueError(f"page_size must be 1-100, not {page_size}")
@@ -76,6 +105,8 @@ class BillingApiClient:
         self._answered = False  # any HTTP answer yet: after one, a lost connection is a blip
         self._session = requests.Session()
         self._session.headers["Authorization"] = f"Bearer {api_key}"
+        self.stripe_version = stripe_version or stripe_version_setting()
+        self._session.headers["Stripe-Version"] = self.stripe_version
 
     def __repr__(self) -> str:
         return f"BillingApiClient({self.base_url!r}, page_size={self.page_size})"
@@ -195,9 +226,9 @@ class BillingApiClient:
         return ceiling * (0.5 + 0.5 * self._jitter.random())
 
     def _retry_after(self, response: requests.Response, attempt: int) -> float:
-        try:
-            seconds = float(response.headers.get("Retry-After", ""))
-        except ValueError:  # absent, or an HTTP date: fall back to our own back-off
+        """`Retry-After` as seconds or as an HTTP date; our own back-off when absent."""
+        seconds = retry_after_seconds(response.headers.get("Retry-After"))
+        if seconds is None:
             return self._backoff(attempt)
         return min(max(seconds, 0.0), self.max_backoff)
 
