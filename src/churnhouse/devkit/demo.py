@@ -83,6 +83,16 @@ def _print_marts(warehouse_url: str) -> None:
         print(render(columns, rows, "table"))
 
 
+def _print_actions(warehouse_url: str) -> None:
+    from churnhouse.devkit.demo_actions import print_actions
+    from churnhouse.warehouse import Warehouse
+
+    try:
+        print_actions(Warehouse(warehouse_url))
+    except FileNotFoundError:
+        return  # _print_marts said that nothing is published yet
+
+
 def _print_truth_check(warehouse_url: str, bundle: Path) -> None:
     from churnhouse.devkit.acceptance import compare_published_with_truth
     from churnhouse.warehouse import open_warehouse
@@ -93,9 +103,11 @@ def _print_truth_check(warehouse_url: str, bundle: Path) -> None:
 
 
 def print_night(warehouse_url: str, bundle: Path) -> None:
-    """The raw layer, the gates, the last six months, top reasons, and the truth check."""
+    """The raw layer, the gates, the last six months, top reasons, who is at risk and what
+    to fix first, and the truth check."""
     _print_summary(warehouse_url)
     _print_marts(warehouse_url)
+    _print_actions(warehouse_url)
     _print_truth_check(warehouse_url, bundle)
 
 

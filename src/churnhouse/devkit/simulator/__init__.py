@@ -38,6 +38,7 @@ from churnhouse.devkit.simulator.truth import (
     SAVE_COLUMNS,
     MonthlyTruth,
 )
+from churnhouse.devkit.simulator.truth_health import CHURN_MRR_COLUMNS, CUSTOMER_MONTH_COLUMNS
 
 __all__ = ["Summary", "simulate"]
 
@@ -198,7 +199,13 @@ class _BillingFiles:
 class _TruthFiles:
     """churn_events.csv, saves.csv and identity.csv, appended chunk by chunk."""
 
-    FILES = {"churn_events": CHURN_COLUMNS, "saves": SAVE_COLUMNS, "identity": IDENTITY_COLUMNS}
+    FILES = {
+        "churn_events": CHURN_COLUMNS,
+        "saves": SAVE_COLUMNS,
+        "identity": IDENTITY_COLUMNS,
+        "customer_months": CUSTOMER_MONTH_COLUMNS,
+        "churn_mrr": CHURN_MRR_COLUMNS,
+    }
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -216,6 +223,8 @@ class _TruthFiles:
         self.writers["churn_events"].writerows(result.churns)
         self.writers["saves"].writerows(result.saves)
         self.writers["identity"].writerows(result.identity)
+        self.writers["customer_months"].writerows(result.customer_months)
+        self.writers["churn_mrr"].writerows(result.churn_mrr)
 
     def __exit__(self, *exc) -> None:
         for handle in self.handles.values():
