@@ -1,0 +1,301 @@
+"""Compare issue 11's marts that rest on MRR and churns with the simulator's truth.
+
+The truth files `customer_months.csv` (each customer's exact MRR at every month close)
+and `churn_mrr.csv` (each churn's exact MRR lost), with `churn_events.csv`, are turned
+into the expected `cohort_retention`, `customer_ltv`, `revenue_concentration` and
+`churn_drivers` by the definitions of `dbt_project/README.md`, here in Python with
+exact decimals, then compared like the other marts (counts equal, rates within 1e-9,
+money to the cent).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from pathlib import Path
+
+from churnhouse.devkit.acceptance import Comparison, Fetch, _compare, _read_table, _read_truth
+from churnhouse.warehouse import Warehouse, checked_identifier
+
+CENT = Decimal("0.01")
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class CustomerMonth:
+    key: str
+    month: str  # YYYY-MM-01
+    segment: str
+    cohort: str  # month of the first active instant
+    mrr_start: Decimal  # MRR at the previous close (0 in the customer's first month)
+    mrr_end: Decimal
+
+    @property
+    def is_churned(self) -> bool:
+        return self.mrr_start > 0 and self.mrr_end == 0
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def _ratio(numerator, denominator) -> str:
+    if denominator == 0:
+        return ""
+    with localcontext() as context:
+        context.prec = 60
+        return repr(float(Decimal(numerator) / Decimal(denominator)))
+
+
+def _months_between(first: str, last: str) -> int:
+    return (int(last[:4]) - int(first[:4])) * 12 + int(last[5:7]) - int(first[5:7])
+
+
+def customer_months(bundle: Path) -> list[CustomerMonth]:
+    rows = sorted(
+        _read_truth(bundle, "customer_months"), key=lambda r: (r["customer_key"], r["month"])
+    )
+    months, previous = [], {}
+    for row in rows:
+        key, mrr = row["customer_key"], Decimal(row["mrr_close"])
+        months.append(
+            CustomerMonth(
+                key,
+                row["month"],
+                row["segment"],
+                row["first_active_at"][:7] + "-01",
+                previous.get(key, ZERO),
+                mrr,
+            )
+        )
+        previous[key] = mrr
+    return months
+
+
+def expected_cohort_retention(months: list[CustomerMonth]) -> list[dict]:
+    cells: dict[tuple[str, str], list[CustomerMonth]] = defaultdict(list)
+    for row in months:
+        cells[row.cohort, row.month].append(row)
+    expected = []
+    for (cohort, month), rows in sorted(cells.items()):
+        start = sum((r.mrr_end for r in cells[cohort, cohort]), ZERO)
+        active = [r for r in rows if r.mrr_end > 0]
+        mrr = sum((r.mrr_end for r in active), ZERO)
+        expected.append(
+            {
+                "cohort_month": cohort,
+                "months_since_start": str(_months_between(cohort, month)),
+                "cohort_customers": str(len(rows)),
+                "customers_active": str(len(active)),
+                "logo_retention": repr(len(active) / len(rows)),
+                "mrr": _money(mrr),
+                "cohort_start_mrr": _money(start),
+                "revenue_retention": _ratio(mrr, start),
+            }
+        )
+    return expected
+
+
+def expected_revenue_concentration(months: list[CustomerMonth]) -> list[dict]:
+    by_month: dict[str, list[CustomerMonth]] = defaultdict(list)
+    for row in months:
+        by_month[row.month].append(row)
+    expected, previous_top = [], set()
+    for month in sorted(by_month):
+        active = sorted(
+            (r for r in by_month[month] if r.mrr_end > 0), key=lambda r: (-r.mrr_end, r.key)
+        )
+        total = sum((r.mrr_end for r in active), ZERO)
+        top = active[: (len(active) + 4) // 5]
+        needed, running = 0, ZERO
+        for row in active:
+            if running < Decimal("0.8") * total:
+                needed += 1
+            running += row.mrr_end
+        churned = [r for r in by_month[month] if r.is_churned]
+        churned_mrr = sum((r.mrr_start for r in churned), ZERO)
+        top_churned = sum((r.mrr_start for r in churned if r.key in previous_top), ZERO)
+        expected.append(
+            {
+                "month": month,
+                "active_customers": str(len(active)),
+                "mrr": _money(total),
+                "top_20pct_mrr_share": _ratio(sum((r.mrr_end for r in top), ZERO), total),
+                "top_20pct_churned_mrr_share": _ratio(top_churned, churned_mrr),
+                "churned_mrr": _money(churned_mrr),
+                "customers_for_80pct_mrr": str(needed),
+            }
+        )
+        previous_top = {r.key for r in top}
+    return expected
+
+
+def _exact_quotient(numerator: Decimal, denominator: int) -> Decimal:
+    """As the SQL does: the exact quotient rounded half-up to 12 places, then to the cent."""
+    with localcontext() as context:
+        context.prec = 80
+        return (numerator / denominator).quantize(Decimal("1E-12"), rounding=ROUND_HALF_UP)
+
+
+def expected_customer_ltv(months: list[CustomerMonth]) -> list[dict]:
+    lifetime: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    cells: dict[tuple[str, str], dict] = {}
+    for row in sorted(months, key=lambda r: (r.key, r.month)):
+        lifetime[row.key] += row.mrr_start
+        for segment in (row.segment, "all"):
+            cell = cells.setdefault(
+                (segment, row.month),
+                {"start": 0, "end": 0, "churned": 0, "mrr": ZERO, "realised": ZERO},
+            )
+            cell["start"] += row.mrr_start > 0
+            cell["end"] += row.mrr_end > 0
+            cell["mrr"] += row.mrr_end if row.mrr_end > 0 else ZERO
+            if row.is_churned:
+                cell["churned"] += 1
+                cell["realised"] += lifetime[row.key]
+    expected = []
+    for (segment, month), cell in sorted(cells.items()):
+        window = [
+            cells[segment, other]
+            for (seg, other) in cells
+            if seg == segment and 0 <= _months_between(other, month) < 12
+        ]
+        churned_12m = sum(c["churned"] for c in window)
+        start_12m = sum(c["start"] for c in window)
+        customers, mrr = cell["end"], cell["mrr"]
+        expected.append(
+            {
+                "month": month,
+                "segment": segment,
+                "customers": str(customers),
+                "mrr": _money(mrr),
+                "arpa": _money(_exact_quotient(mrr, customers)) if customers else "",
+                "churned_customers_12m": str(churned_12m),
+                "customers_start_12m": str(start_12m),
+                "logo_churn_rate_12m": _ratio(churned_12m, start_12m),
+                "ltv": _money(_exact_quotient(mrr * start_12m, customers * churned_12m))
+                if customers and churned_12m
+                else "",
+                "churned_customers": str(cell["churned"]),
+                "realised_revenue_churned": _money(
+                    _exact_quotient(cell["realised"], cell["churned"])
+                )
+                if cell["churned"]
+                else "",
+            }
+        )
+    return expected
+
+
+def expected_churn_drivers(bundle: Path) -> list[dict]:
+    lost = {
+        (r["customer_key"], r["churned_at"]): Decimal(r["mrr_lost"])
+        for r in _read_truth(bundle, "churn_mrr")
+    }
+    cells: dict[tuple[str, str], dict] = {}
+    for churn in _read_truth(bundle, "churn_events"):
+        at = churn["churned_at"]
+        quarter = f"{at[:4]}-Q{(int(at[5:7]) - 1) // 3 + 1}"
+        for period in (quarter, "all"):
+            cell = cells.setdefault(
+                (period, churn["reason_category"]),
+                {"churns": 0, "mrr": ZERO, "tenure": 0, "influenceable": 0},
+            )
+            cell["churns"] += 1
+            cell["mrr"] += lost[churn["customer_key"], at]
+            cell["tenure"] += int(churn["tenure_days"])
+            cell["influenceable"] += churn["is_influenceable"] == "true"
+    totals: dict[str, dict] = defaultdict(lambda: {"churns": 0, "mrr": ZERO})
+    for (period, _), cell in cells.items():
+        totals[period]["churns"] += cell["churns"]
+        totals[period]["mrr"] += cell["mrr"]
+    scored = []
+    for (period, category), cell in cells.items():
+        churn_share = cell["churns"] / totals[period]["churns"]
+        mrr_share = float(_ratio(cell["mrr"], totals[period]["mrr"]))
+        influenceable = cell["influenceable"] / cell["churns"]
+        scored.append((period, category, cell, churn_share, mrr_share, influenceable))
+    expected, ranks = [], defaultdict(int)
+    for period, category, cell, churn_share, mrr_share, influenceable in sorted(
+        scored, key=lambda s: (s[0], -(s[3] * s[4] * s[5]), -s[2]["mrr"], s[1])
+    ):
+        ranks[period] += 1
+        expected.append(
+            {
+                "period": period,
+                "reason_category": category,
+                "churns": str(cell["churns"]),
+                "churn_share": repr(churn_share),
+                "churned_mrr": _money(cell["mrr"]),
+                "churned_mrr_share": repr(mrr_share),
+                "mean_tenure_days": repr(cell["tenure"] / cell["churns"]),
+                "influenceable_share": repr(influenceable),
+                "priority_score": repr(churn_share * mrr_share * influenceable),
+                "priority_rank": str(ranks[period]),
+            }
+        )
+    return expected
+
+
+# table → (key, exact columns, money columns, rate columns)
+TABLES = {
+    "cohort_retention": (
+        ("cohort_month", "months_since_start"),
+        ("cohort_customers", "customers_active"),
+        ("mrr", "cohort_start_mrr"),
+        ("logo_retention", "revenue_retention"),
+    ),
+    "revenue_concentration": (
+        ("month",),
+        ("active_customers", "customers_for_80pct_mrr"),
+        ("mrr", "churned_mrr"),
+        ("top_20pct_mrr_share", "top_20pct_churned_mrr_share"),
+    ),
+    "customer_ltv": (
+        ("month", "segment"),
+        ("customers", "churned_customers_12m", "customers_start_12m", "churned_customers"),
+        ("mrr", "arpa", "ltv", "realised_revenue_churned"),
+        ("logo_churn_rate_12m",),
+    ),
+    "churn_drivers": (
+        ("period", "reason_category"),
+        ("churns", "priority_rank"),
+        ("churned_mrr",),
+        (
+            "churn_share",
+            "churned_mrr_share",
+            "mean_tenure_days",
+            "influenceable_share",
+            "priority_score",
+        ),
+    ),
+}
+
+
+def _compare_health_tables(fetch: Fetch, bundle: Path) -> list[Comparison]:
+    months = customer_months(bundle)
+    expected = {
+        "cohort_retention": expected_cohort_retention(months),
+        "revenue_concentration": expected_revenue_concentration(months),
+        "customer_ltv": expected_customer_ltv(months),
+        "churn_drivers": expected_churn_drivers(bundle),
+    }
+    comparisons = []
+    for table, (key, exact, money, rates) in TABLES.items():
+        pipeline = _read_table(fetch, table, key + exact + money + rates)
+        comparisons.append(_compare(table, expected[table], pipeline, key, exact, money, rates))
+    return comparisons
+
+
+def compare_health_with_truth(
+    warehouse: Warehouse, bundle: Path, schema: str = "analytics"
+) -> list[Comparison]:
+    """cohort_retention, revenue_concentration, customer_ltv and churn_drivers vs the truth."""
+    prefix = f"{checked_identifier(schema)}."
+
+    def fetch(sql: str) -> list[tuple]:
+        with warehouse.transaction() as tx:
+            return tx.fetchall(sql.format(schema=prefix))
+
+    return _compare_health_tables(fetch, Path(bundle))
