@@ -1,8 +1,8 @@
 """Issue 11's marts against the simulator's truth, and their properties on a bigger company.
 
-cohort_retention, customer_ltv, revenue_concentration and churn_drivers must equal the
-values derived in Python from the truth files (exact MRR at every close, exact MRR lost)
-on DuckDB and PostgreSQL; customer_health's backtest must agree with churn_events and
+cohort_retention, customer_ltv, revenue_concentration, churn_drivers and
+loyalty_spend_segments must equal the values derived in Python from the truth files
+(exact MRR at every close, exact MRR lost, NPS answers) on DuckDB and PostgreSQL; customer_health's backtest must agree with churn_events and
 show a real lift, not a certainty.
 """
 
@@ -38,6 +38,7 @@ def assert_equal_to_truth(warehouse, bundle: Path) -> None:
         "revenue_concentration",
         "customer_ltv",
         "churn_drivers",
+        "loyalty_spend_segments",
     ]
     assert all(c.equal for c in comparisons), "\n".join(c.describe() for c in comparisons)
     assert all(c.truth_rows > 0 for c in comparisons), "an empty truth proves nothing"

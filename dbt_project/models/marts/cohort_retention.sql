@@ -2,16 +2,32 @@
 -- first active instant; for each cohort and month since (0, 1, 2, ... up to the last
 -- month that ended by as_of): logo retention = cohort customers active at that month's
 -- close / cohort customers; revenue retention = their MRR at that close / the cohort's
--- MRR at the close of its first month (can exceed 1). Every customer belongs to exactly
+-- starting MRR (each member's MRR at its first active instant; can exceed 1). Month 0 is
+-- the cohort as it started: every member, at its starting MRR (a member that stopped
+-- again inside its first month still counts there). Every customer belongs to exactly
 -- one cohort, whatever comes after (churn, comeback).
-with months as (
+with classified as (
+    select * from {{ ref('int_customer_mrr_months_classified') }}
+),
+
+starts as (
+    select customers.customer_key, timeline.mrr_usd as starting_mrr_usd
+    from (select distinct customer_key, first_active_at from classified) as customers
+    inner join {{ ref('int_customer_mrr_timeline') }} as timeline
+        on timeline.customer_key = customers.customer_key
+       and timeline.valid_from = customers.first_active_at
+),
+
+months as (
     select
-        customer_key,
-        {{ month_of('first_active_at') }} as cohort_month,
-        month_start,
-        is_active_at_end,
-        mrr_end_usd
-    from {{ ref('int_customer_mrr_months_classified') }}
+        classified.customer_key,
+        {{ month_of('classified.first_active_at') }} as cohort_month,
+        classified.month_start,
+        classified.is_active_at_end,
+        classified.mrr_end_usd,
+        starts.starting_mrr_usd
+    from classified
+    inner join starts on starts.customer_key = classified.customer_key
 ),
 
 cells as (
@@ -19,8 +35,13 @@ cells as (
         cohort_month,
         month_start,
         count(*) as cohort_customers,
-        sum(case when is_active_at_end then 1 else 0 end) as customers_active,
-        sum(case when is_active_at_end then mrr_end_usd else 0 end) as mrr_usd
+        sum(case when month_start = cohort_month or is_active_at_end then 1 else 0 end)
+            as customers_active,
+        sum(case
+            when month_start = cohort_month then starting_mrr_usd
+            when is_active_at_end then mrr_end_usd
+            else 0
+        end) as mrr_usd
     from months
     group by cohort_month, month_start
 ),

@@ -2,20 +2,24 @@
 
 The truth files `customer_months.csv` (each customer's exact MRR at every month close)
 and `churn_mrr.csv` (each churn's exact MRR lost), with `churn_events.csv`, are turned
-into the expected `cohort_retention`, `customer_ltv`, `revenue_concentration` and
-`churn_drivers` by the definitions of `dbt_project/README.md`, here in Python with
-exact decimals, then compared like the other marts (counts equal, rates within 1e-9,
+into the expected `cohort_retention`, `customer_ltv`, `revenue_concentration`,
+`churn_drivers` and (with `customer_nps.csv` and the seeds) `loyalty_spend_segments`
+by the definitions of `dbt_project/README.md`, here in Python with exact decimals,
+then compared like the other marts (counts equal, rates within 1e-9,
 money to the cent).
 """
 
 from __future__ import annotations
 
+import csv
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 
 from churnhouse.devkit.acceptance import Comparison, Fetch, _compare, _read_table, _read_truth
+from churnhouse.devkit.simulator import bundle_as_of
 from churnhouse.warehouse import Warehouse, checked_identifier
 
 CENT = Decimal("0.01")
@@ -28,6 +32,7 @@ class CustomerMonth:
     month: str  # YYYY-MM-01
     segment: str
     cohort: str  # month of the first active instant
+    starting_mrr: Decimal  # MRR at the first active instant
     mrr_start: Decimal  # MRR at the previous close (0 in the customer's first month)
     mrr_end: Decimal
 
@@ -65,6 +70,7 @@ def customer_months(bundle: Path) -> list[CustomerMonth]:
                 row["month"],
                 row["segment"],
                 row["first_active_at"][:7] + "-01",
+                Decimal(row["starting_mrr"]),
                 previous.get(key, ZERO),
                 mrr,
             )
@@ -79,9 +85,9 @@ def expected_cohort_retention(months: list[CustomerMonth]) -> list[dict]:
         cells[row.cohort, row.month].append(row)
     expected = []
     for (cohort, month), rows in sorted(cells.items()):
-        start = sum((r.mrr_end for r in cells[cohort, cohort]), ZERO)
-        active = [r for r in rows if r.mrr_end > 0]
-        mrr = sum((r.mrr_end for r in active), ZERO)
+        start = sum((r.starting_mrr for r in rows), ZERO)
+        active = rows if month == cohort else [r for r in rows if r.mrr_end > 0]
+        mrr = start if month == cohort else sum((r.mrr_end for r in active), ZERO)
         expected.append(
             {
                 "cohort_month": cohort,
@@ -238,6 +244,74 @@ def expected_churn_drivers(bundle: Path) -> list[dict]:
     return expected
 
 
+HORIZON = timedelta(days=90)
+
+
+def _seed(name: str) -> list[dict]:
+    from churnhouse.transform import DBT_PROJECT_DIR
+
+    with open(DBT_PROJECT_DIR / "seeds" / f"{name}.csv", newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _close_of(month: str) -> datetime:
+    year, number = int(month[:4]), int(month[5:7])
+    return datetime(year + number // 12, number % 12 + 1, 1)
+
+
+def expected_loyalty_spend(months: list[CustomerMonth], bundle: Path, as_of) -> list[dict]:
+    answers: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
+    for row in _read_truth(bundle, "customer_nps"):
+        answers[row["customer_key"]].append(
+            (_instant(row["submitted_at"]), row["response_id"], row["nps_class"])
+        )
+    churns: dict[str, list[datetime]] = defaultdict(list)
+    for row in _read_truth(bundle, "churn_events"):
+        churns[row["customer_key"]].append(_instant(row["churned_at"]))
+    tiers = [
+        (t["spend_tier"], Decimal(t["min_mrr"]), Decimal(t["max_mrr"]) if t["max_mrr"] else None)
+        for t in _seed("spend_tiers")
+    ]
+    cells: dict[tuple[str, str, str], dict] = defaultdict(lambda: {"n": 0, "mrr": ZERO, "gone": 0})
+    for row in months:
+        if row.mrr_end <= 0:
+            continue
+        close = _close_of(row.month)
+        before = [a for a in answers[row.key] if a[0] < close]
+        latest = max(before)[2] if before else "no answer"
+        tier = next(
+            name
+            for name, low, high in tiers
+            if low <= row.mrr_end and (high is None or row.mrr_end < high)
+        )
+        cell = cells[row.month, latest, tier]
+        cell["n"] += 1
+        cell["mrr"] += row.mrr_end
+        cell["gone"] += any(close <= at < close + HORIZON for at in churns[row.key])
+    expected = []
+    for month in sorted({row.month for row in months}):
+        complete = _close_of(month) + HORIZON <= as_of
+        for action in _seed("loyalty_spend_actions"):
+            cell = cells.get((month, action["nps_class"], action["spend_tier"]))
+            n = cell["n"] if cell else 0
+            expected.append(
+                {
+                    "month": month,
+                    "nps_class": action["nps_class"],
+                    "spend_tier": action["spend_tier"],
+                    "customers": str(n),
+                    "mrr": _money(cell["mrr"] if cell else ZERO),
+                    "churn_rate_next_90d": repr(cell["gone"] / n) if complete and n else "",
+                    "suggested_action": action["suggested_action"],
+                }
+            )
+    return expected
+
+
 # table → (key, exact columns, money columns, rate columns)
 TABLES = {
     "cohort_retention": (
@@ -280,6 +354,7 @@ def _compare_health_tables(fetch: Fetch, bundle: Path) -> list[Comparison]:
         "revenue_concentration": expected_revenue_concentration(months),
         "customer_ltv": expected_customer_ltv(months),
         "churn_drivers": expected_churn_drivers(bundle),
+        "loyalty_spend_segments": expected_loyalty_spend(months, bundle, bundle_as_of(bundle)),
     }
     comparisons = []
     for table, (key, exact, money, rates) in TABLES.items():
@@ -291,7 +366,8 @@ def _compare_health_tables(fetch: Fetch, bundle: Path) -> list[Comparison]:
 def compare_health_with_truth(
     warehouse: Warehouse, bundle: Path, schema: str = "analytics"
 ) -> list[Comparison]:
-    """cohort_retention, revenue_concentration, customer_ltv and churn_drivers vs the truth."""
+    """cohort_retention, revenue_concentration, customer_ltv, churn_drivers and
+    loyalty_spend_segments in `schema` against the truth."""
     prefix = f"{checked_identifier(schema)}."
 
     def fetch(sql: str) -> list[tuple]:
@@ -299,3 +375,12 @@ def compare_health_with_truth(
             return tx.fetchall(sql.format(schema=prefix))
 
     return _compare_health_tables(fetch, Path(bundle))
+
+
+def compare_published_health_with_truth(warehouse: Warehouse, bundle: Path) -> list[Comparison]:
+    """The same check on the published tables, read the way a BI user reads them."""
+    from churnhouse.query import run_query
+
+    return _compare_health_tables(
+        lambda sql: run_query(warehouse, sql.format(schema=""))[1], Path(bundle)
+    )

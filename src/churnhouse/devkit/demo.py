@@ -100,6 +100,16 @@ def _print_truth_check(warehouse_url: str, bundle: Path) -> None:
     print("\npublished tables against the simulator's truth:")
     for comparison in compare_published_with_truth(open_warehouse(warehouse_url), bundle):
         print(f"  {comparison.describe(limit=5)}")
+    _print_health_truth_check(Warehouse(warehouse_url), bundle)
+
+
+def _print_health_truth_check(warehouse, bundle: Path) -> None:
+    from churnhouse.devkit.acceptance_health import compare_published_health_with_truth
+
+    if not (bundle / "truth" / "customer_months.csv").exists():
+        return  # a bundle simulated before these truth files existed
+    for comparison in compare_published_health_with_truth(warehouse, bundle):
+        print(f"  {comparison.describe(limit=5)}")
 
 
 def print_night(warehouse_url: str, bundle: Path) -> None:

@@ -77,6 +77,5 @@ def print_actions(warehouse) -> None:
 
     _, rows = run_query(warehouse, BACKTEST_SQL)
     active, flagged, churned, churned_flagged, months = rows[0]
-    print(f"\nrisk_backtest over {months or 0} complete months (flagged high at a close, ")
-    print("churned within 90 days):")
+    print(f"\nrisk_backtest, {months or 0} closes whose 90 days have passed (high -> churned):")
     print("  " + backtest_line(active or 0, flagged or 0, churned or 0, churned_flagged or 0))

@@ -38,7 +38,11 @@ from churnhouse.devkit.simulator.truth import (
     SAVE_COLUMNS,
     MonthlyTruth,
 )
-from churnhouse.devkit.simulator.truth_health import CHURN_MRR_COLUMNS, CUSTOMER_MONTH_COLUMNS
+from churnhouse.devkit.simulator.truth_health import (
+    CHURN_MRR_COLUMNS,
+    CUSTOMER_MONTH_COLUMNS,
+    CUSTOMER_NPS_COLUMNS,
+)
 
 __all__ = ["Summary", "simulate"]
 
@@ -205,6 +209,7 @@ class _TruthFiles:
         "identity": IDENTITY_COLUMNS,
         "customer_months": CUSTOMER_MONTH_COLUMNS,
         "churn_mrr": CHURN_MRR_COLUMNS,
+        "customer_nps": CUSTOMER_NPS_COLUMNS,
     }
 
     def __init__(self, folder: Path):
@@ -225,6 +230,7 @@ class _TruthFiles:
         self.writers["identity"].writerows(result.identity)
         self.writers["customer_months"].writerows(result.customer_months)
         self.writers["churn_mrr"].writerows(result.churn_mrr)
+        self.writers["customer_nps"].writerows(result.customer_nps)
 
     def __exit__(self, *exc) -> None:
         for handle in self.handles.values():

@@ -29,7 +29,11 @@ from churnhouse.devkit.simulator.truth import (
     company_truth,
     email_domain,
 )
-from churnhouse.devkit.simulator.truth_health import churn_mrr_rows, customer_month_rows
+from churnhouse.devkit.simulator.truth_health import (
+    churn_mrr_rows,
+    customer_month_rows,
+    customer_nps_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class ChunkResult:
     identity: list[list[str]] = field(default_factory=list)
     customer_months: list[list[str]] = field(default_factory=list)
     churn_mrr: list[list[str]] = field(default_factory=list)
+    customer_nps: list[list[str]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -95,6 +100,7 @@ def _add_health_truth(result: ChunkResult, company: Company, rates, calendar: Ca
     records = company_records(company, rates, calendar)
     result.customer_months += customer_month_rows(records, calendar)
     result.churn_mrr += churn_mrr_rows(records, calendar.as_of)
+    result.customer_nps += customer_nps_rows(records, calendar.as_of)
 
 
 def company_counts(companies: list[Company]) -> Counter:
