@@ -344,6 +344,12 @@ TABLES = {
             "priority_score",
         ),
     ),
+    "loyalty_spend_segments": (
+        ("month", "nps_class", "spend_tier"),
+        ("customers", "suggested_action"),
+        ("mrr",),
+        ("churn_rate_next_90d",),
+    ),
 }
 
 
