@@ -1,8 +1,8 @@
 """Issue 11's marts against the simulator's truth, and their properties on a bigger company.
 
-cohort_retention, customer_ltv, revenue_concentration, churn_drivers and
-loyalty_spend_segments must equal the values derived in Python from the truth files
-(exact MRR at every close, exact MRR lost, NPS answers) on DuckDB and PostgreSQL; customer_health's backtest must agree with churn_events and
+All eight marts must equal the values derived in Python from the truth files (the raw
+health signals at every close, exact MRR at every close, exact MRR lost, NPS answers),
+scored by the documented rules, on DuckDB and PostgreSQL; customer_health's backtest must agree with churn_events and
 show a real lift, not a certainty.
 """
 
@@ -34,6 +34,9 @@ def built_company(tmp_path_factory, url_for, customers: int, months: int, seed: 
 def assert_equal_to_truth(warehouse, bundle: Path) -> None:
     comparisons = compare_health_with_truth(warehouse, bundle)
     assert [c.table for c in comparisons] == [
+        "customer_health",
+        "customer_health_monthly",
+        "risk_backtest",
         "cohort_retention",
         "revenue_concentration",
         "customer_ltv",

@@ -185,7 +185,7 @@ def test_the_simulated_company_quarantines_the_injected_mess_and_publishes_the_t
     printed = capsys.readouterr().out
     assert "raw    6/6 suites passed" in printed and "marts  2/2 suites passed" in printed
     assert "churn_monthly: " in printed and "churn_events: " in printed
-    assert printed.count("in the truth, all equal") == 6, printed
+    assert printed.count("in the truth, all equal") == 10, printed
     assert "top 5 at-risk customers" in printed and "lift " in printed
 
 

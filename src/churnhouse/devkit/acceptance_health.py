@@ -1,4 +1,10 @@
-"""Compare issue 11's marts that rest on MRR and churns with the simulator's truth.
+"""Compare issue 11's marts with the simulator's truth.
+
+`health_signals.csv` holds every customer's raw health signals at every month close
+(and so at as_of), from the simulator's records; they are scored here by the rules of
+`dbt_project/README.md` (thresholds: the vars' defaults in `dbt_project.yml`) into the
+expected `customer_health`, `customer_health_monthly` and, with `churn_events.csv`,
+`risk_backtest`.
 
 The truth files `customer_months.csv` (each customer's exact MRR at every month close)
 and `churn_mrr.csv` (each churn's exact MRR lost), with `churn_events.csv`, are turned
@@ -312,6 +318,213 @@ def expected_loyalty_spend(months: list[CustomerMonth], bundle: Path, as_of) -> 
     return expected
 
 
+def _team_of(user_id: str) -> str:
+    from churnhouse.devkit.simulator.staff import TEAM_IDS
+
+    return next((team for team, ids in TEAM_IDS.items() if user_id in ids), "")
+
+
+def _vars() -> dict:
+    import yaml
+
+    from churnhouse.transform import DBT_PROJECT_DIR
+
+    return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text != "" else None
+
+
+def _change(now: Decimal, before: Decimal) -> float | None:
+    return float(_ratio(now - before, before)) if before != 0 else None
+
+
+def scored_health(bundle: Path) -> list[dict]:
+    """The truth's raw signals scored by the rules of dbt_project/README.md (Customer health)."""
+    v = _vars()
+    rows = []
+    for raw in _read_truth(bundle, "health_signals"):
+        days, users, previous = (
+            _int(raw["days_since_last_activity"]),
+            _int(raw["active_users_30d"]),
+            _int(raw["active_users_prev_30d"]),
+        )
+        seats, failed = _int(raw["paid_seats"]), _int(raw["failed_charges_30d"])
+        complaints, contact = _int(raw["complaints_90d"]), _int(raw["days_since_last_contact"])
+        saved, score = int(raw["saved_cancellations_90d"]), _int(raw["nps_score"])
+        now, ago = Decimal(raw["mrr_now"]), Decimal(raw["mrr_90d_ago"])
+        year, year_before = Decimal(raw["mrr_year_ago"]), Decimal(raw["mrr_year_ago_90d_before"])
+        seat_use = users / seats if users is not None and seats else None
+        change, baseline = _change(now, ago), _change(year, year_before)
+        past_due = {"true": True, "false": False, "": None}[raw["has_past_due_subscription"]]
+        drop = float(v["health_spend_drop_share"])
+        if baseline is not None:
+            spend = change is not None and change - baseline <= -drop
+        else:
+            spend = change is not None and change <= -drop
+        fired = {
+            "inactive": days is not None and days >= v["health_inactive_days"],
+            "usage": bool(previous)
+            and users <= (1 - float(v["health_usage_drop_share"])) * previous,
+            "seats": seat_use is not None and seat_use < float(v["health_seat_use_below"]),
+            "spend": spend,
+            "payment": bool(failed) or bool(past_due),
+            "detractor": raw["nps_class"] == "detractor",
+            "complaint": bool(complaints),
+            "saved": saved > 0,
+            "contact": contact is not None and contact > v["health_no_contact_days"],
+        }
+        reasons = [
+            fired["inactive"] and f"no product activity for {days} days",
+            fired["usage"] and f"active users down from {previous} to {users}",
+            fired["seats"] and f"{users} of {seats} paid seats active",
+            spend
+            and baseline is not None
+            and "MRR change over 90 days well below the same season a year ago",
+            spend and baseline is None and "MRR down over 90 days",
+            bool(failed) and f"{failed} failed charge(s) in 30 days",
+            bool(past_due) and "subscription past due",
+            fired["detractor"] and f"NPS detractor (score {score})",
+            fired["complaint"] and f"{complaints} complaint(s) in 90 days",
+            fired["saved"] and "cancellation saved in the last 90 days",
+            fired["contact"] and f"no call, meeting or QBR for {contact} days",
+        ]
+        count = sum(fired.values())
+        level = "high" if count >= v["health_high_signals"] else "medium" if count else "low"
+        rows.append(
+            {
+                **raw,
+                "owner_team": _team_of(raw["owner_id"]) if raw["owner_id"] else "",
+                "csm_team": _team_of(raw["csm_id"]) if raw["csm_id"] else "",
+                "signals_fired": str(count),
+                "risk_level": level,
+                "risk_reasons": "; ".join(r for r in reasons if r),
+                "seat_use": "" if seat_use is None else repr(seat_use),
+                "mrr_change_90d": "" if change is None else repr(change),
+                "mrr_change_yoy": "" if _change(now, year) is None else repr(_change(now, year)),
+                "mrr_change_90d_year_ago": "" if baseline is None else repr(baseline),
+                "mrr_now_exact": raw["mrr_now"],
+                "mrr_now": _money(now),
+                "mrr_90d_ago": _money(ago),
+                "mrr_year_ago": _money(year),
+            }
+        )
+    return rows
+
+
+def expected_risk_backtest(health: list[dict], bundle: Path, as_of: datetime) -> list[dict]:
+    churns: dict[str, list[datetime]] = defaultdict(list)
+    for row in _read_truth(bundle, "churn_events"):
+        churns[row["customer_key"]].append(_instant(row["churned_at"]))
+    by_month: dict[str, list[dict]] = defaultdict(list)
+    for row in health:
+        by_month[row["month"]].append(row)
+    expected = []
+    for month, rows in sorted(by_month.items()):
+        close = _instant(rows[0]["evaluated_at"])
+        complete = close + HORIZON <= as_of
+        gone = [
+            r
+            for r in rows
+            if any(close <= at < close + HORIZON for at in churns[r["customer_key"]])
+        ]
+        flagged = [r for r in rows if r["risk_level"] == "high"]
+        hits = [r for r in gone if r["risk_level"] == "high"]
+        precision = len(hits) / len(flagged) if flagged else None
+        base = len(gone) / len(rows)
+        lost = sum((Decimal(r["mrr_now_exact"]) for r in gone), ZERO)
+        lost_flagged = sum((Decimal(r["mrr_now_exact"]) for r in hits), ZERO)
+
+        def known(value, complete=complete) -> str:
+            return "" if not complete or value is None else str(value)
+
+        expected.append(
+            {
+                "month": month,
+                "active_customers": str(len(rows)),
+                "flagged_customers": str(len(flagged)),
+                "churned_customers": known(len(gone)),
+                "churned_flagged": known(len(hits)),
+                "churned_not_flagged": known(len(gone) - len(hits)),
+                "precision_rate": known(repr(precision) if precision is not None else None),
+                "recall_rate": known(repr(len(hits) / len(gone)) if gone else None),
+                "lift": known(repr(precision / base) if precision is not None and base else None),
+                "flagged_churned_mrr_share": known(_ratio(lost_flagged, lost) or None),
+            }
+        )
+    return expected
+
+
+HEALTH_EXACT = (
+    "risk_level",
+    "risk_reasons",
+    "signals_fired",
+    "days_since_last_activity",
+    "active_users_30d",
+    "active_users_prev_30d",
+    "paid_seats",
+    "failed_charges_30d",
+    "has_past_due_subscription",
+    "nps_class",
+    "nps_score",
+    "complaints_90d",
+    "saved_cancellations_90d",
+    "days_since_last_contact",
+    "workspace_id",
+    "owner_id",
+    "owner_team",
+    "csm_id",
+    "csm_team",
+)
+HEALTH_MONEY = ("mrr_now", "mrr_90d_ago", "mrr_year_ago")
+HEALTH_RATES = ("seat_use", "mrr_change_90d", "mrr_change_yoy", "mrr_change_90d_year_ago")
+
+
+def _compare_customer_health(fetch: Fetch, bundle: Path) -> list[Comparison]:
+    health = scored_health(bundle)
+    as_of = bundle_as_of(bundle)
+    at_as_of = [r for r in health if _instant(r["evaluated_at"]) == as_of]
+    columns = HEALTH_EXACT + HEALTH_MONEY + HEALTH_RATES
+    backtest_columns = (
+        "active_customers",
+        "flagged_customers",
+        "churned_customers",
+        "churned_flagged",
+        "churned_not_flagged",
+    )
+    backtest_rates = ("precision_rate", "recall_rate", "lift", "flagged_churned_mrr_share")
+    return [
+        _compare(
+            "customer_health",
+            at_as_of,
+            _read_table(fetch, "customer_health", ("customer_key",) + columns),
+            ("customer_key",),
+            HEALTH_EXACT,
+            HEALTH_MONEY,
+            HEALTH_RATES,
+        ),
+        _compare(
+            "customer_health_monthly",
+            health,
+            _read_table(fetch, "customer_health_monthly", ("customer_key", "month") + columns),
+            ("customer_key", "month"),
+            HEALTH_EXACT,
+            HEALTH_MONEY,
+            HEALTH_RATES,
+        ),
+        _compare(
+            "risk_backtest",
+            expected_risk_backtest(health, bundle, as_of),
+            _read_table(fetch, "risk_backtest", ("month",) + backtest_columns + backtest_rates),
+            ("month",),
+            backtest_columns,
+            (),
+            backtest_rates,
+        ),
+    ]
+
+
 # table → (key, exact columns, money columns, rate columns)
 TABLES = {
     "cohort_retention": (
@@ -362,7 +575,7 @@ def _compare_health_tables(fetch: Fetch, bundle: Path) -> list[Comparison]:
         "churn_drivers": expected_churn_drivers(bundle),
         "loyalty_spend_segments": expected_loyalty_spend(months, bundle, bundle_as_of(bundle)),
     }
-    comparisons = []
+    comparisons = _compare_customer_health(fetch, bundle)
     for table, (key, exact, money, rates) in TABLES.items():
         pipeline = _read_table(fetch, table, key + exact + money + rates)
         comparisons.append(_compare(table, expected[table], pipeline, key, exact, money, rates))

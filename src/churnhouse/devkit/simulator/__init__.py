@@ -42,6 +42,7 @@ from churnhouse.devkit.simulator.truth_health import (
     CHURN_MRR_COLUMNS,
     CUSTOMER_MONTH_COLUMNS,
     CUSTOMER_NPS_COLUMNS,
+    HEALTH_SIGNAL_COLUMNS,
 )
 
 __all__ = ["Summary", "simulate"]
@@ -210,6 +211,7 @@ class _TruthFiles:
         "customer_months": CUSTOMER_MONTH_COLUMNS,
         "churn_mrr": CHURN_MRR_COLUMNS,
         "customer_nps": CUSTOMER_NPS_COLUMNS,
+        "health_signals": HEALTH_SIGNAL_COLUMNS,
     }
 
     def __init__(self, folder: Path):
@@ -231,6 +233,7 @@ class _TruthFiles:
         self.writers["customer_months"].writerows(result.customer_months)
         self.writers["churn_mrr"].writerows(result.churn_mrr)
         self.writers["customer_nps"].writerows(result.customer_nps)
+        self.writers["health_signals"].writerows(result.health_signals)
 
     def __exit__(self, *exc) -> None:
         for handle in self.handles.values():

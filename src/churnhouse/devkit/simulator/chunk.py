@@ -33,6 +33,7 @@ from churnhouse.devkit.simulator.truth_health import (
     churn_mrr_rows,
     customer_month_rows,
     customer_nps_rows,
+    health_signal_rows,
 )
 
 
@@ -69,6 +70,7 @@ class ChunkResult:
     customer_months: list[list[str]] = field(default_factory=list)
     churn_mrr: list[list[str]] = field(default_factory=list)
     customer_nps: list[list[str]] = field(default_factory=list)
+    health_signals: list[list[str]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -101,6 +103,7 @@ def _add_health_truth(result: ChunkResult, company: Company, rates, calendar: Ca
     result.customer_months += customer_month_rows(records, calendar)
     result.churn_mrr += churn_mrr_rows(records, calendar.as_of)
     result.customer_nps += customer_nps_rows(records, calendar.as_of)
+    result.health_signals += health_signal_rows(records, rates, calendar)
 
 
 def company_counts(companies: list[Company]) -> Counter:

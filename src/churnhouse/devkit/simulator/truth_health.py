@@ -91,3 +91,141 @@ def customer_nps_rows(records: CompanyRecords, as_of: int) -> list[list[str]]:
         for answer in sorted(records.customers[key].nps, key=lambda a: a.response_id)
         if answer.submitted_at <= as_of
     ]
+
+
+# --- customer health: the raw signals at every close and at as_of -----------------------------
+
+HEALTH_SIGNAL_COLUMNS = (
+    "customer_key",
+    "evaluated_at",
+    "month",
+    "crm_account_id",
+    "workspace_id",
+    "owner_id",
+    "csm_id",
+    "days_since_last_activity",
+    "active_users_30d",
+    "active_users_prev_30d",
+    "paid_seats",
+    "mrr_now",
+    "mrr_90d_ago",
+    "mrr_year_ago",
+    "mrr_year_ago_90d_before",
+    "failed_charges_30d",
+    "has_past_due_subscription",
+    "nps_class",
+    "nps_score",
+    "complaints_90d",
+    "days_since_last_contact",
+    "saved_cancellations_90d",
+)
+CONTACT_TYPES = ("call", "meeting", "qbr")
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _seats(records: CompanyRecords, rates, calendar: Calendar) -> dict[str, list[tuple]]:
+    """Per customer: (start, end, quantity) of its MRR-contributing lines."""
+    from churnhouse.devkit.simulator.truth import MRR_STATUSES, _covering
+
+    seats: dict[str, list[tuple]] = {}
+    for invoice in records.company.invoices:
+        if invoice.status not in MRR_STATUSES:
+            continue
+        key = records.tied[invoice.customer][0]
+        for line in invoice.lines:
+            covering = _covering(line, invoice, records.subscriptions, rates, calendar)
+            if covering is not None and covering.monthly > 0:
+                seats.setdefault(key, []).append((covering.start, covering.end, line.quantity))
+    return seats
+
+
+def health_signal_rows(records: CompanyRecords, rates, calendar: Calendar) -> list[list[str]]:
+    """One row per customer active at a month's close (and as_of, itself a close here)."""
+    from churnhouse.devkit.simulator.clock import DAY, months_after
+
+    company, as_of = records.company, calendar.as_of
+    seats = _seats(records, rates, calendar)
+    closes = [
+        (month_start(m + 1), m)
+        for m in range(calendar.first_month, calendar.first_month + calendar.months)
+    ]
+    account = company.account
+    user_days = company.track_user_days if account and account.workspace_id else set()
+    contacts = (
+        [a.occurred_at for a in company.activities if a.type in CONTACT_TYPES] if account else []
+    )
+    rows = []
+    for key in sorted(records.customers):
+        customer = records.customers[key]
+        own_account = customer.account
+        billing_ids = {bc for bc, (k, _) in records.tied.items() if k == key}
+        charges = [c for c in company.charges if c.customer in billing_ids]
+        subscriptions = [s for s in company.subscriptions if s.customer in billing_ids]
+        for close, month in closes:
+            now = customer.mrr_at_close(close)
+            if now <= 0:
+                continue
+            day = close // DAY
+            days = [d for d, _ in user_days if d < day] if own_account else []
+            last = max(days) if days else None
+            users_30 = {u for d, u in user_days if day - 30 <= d < day}
+            users_60 = {u for d, u in user_days if day - 60 <= d < day - 30}
+            quantities = [q for s, e, q in seats.get(key, []) if s < close <= e]
+            year_ago = months_after(close, -12)
+            before = [c for c in charges if c.created < close]
+            answers = [a for a in customer.nps if a.submitted_at < close]
+            latest = (
+                max(answers, key=lambda a: (a.submitted_at, a.response_id)) if answers else None
+            )
+            touched = [t for t in contacts if t < close] if own_account else []
+            rows.append(
+                [
+                    key,
+                    truth_text(close),
+                    f"{month_label(month)}-01",
+                    own_account.account_id if own_account else "",
+                    (own_account.workspace_id or "") if own_account else "",
+                    own_account.owner_id if own_account else "",
+                    (own_account.csm_id or "") if own_account else "",
+                    _text(day - last if last is not None else None),
+                    _text(len(users_30) if last is not None else None),
+                    _text(len(users_60) if last is not None else None),
+                    _text(max(quantities) if quantities else None),
+                    exact(now),
+                    exact(customer.mrr_at_close(close - 90 * DAY)),
+                    exact(customer.mrr_at_close(year_ago)),
+                    exact(customer.mrr_at_close(year_ago - 90 * DAY)),
+                    _text(
+                        sum(c.status == "failed" and c.created >= close - 30 * DAY for c in before)
+                        if before
+                        else None
+                    ),
+                    _text(
+                        any(s.status in ("past_due", "unpaid") for s in subscriptions)
+                        if close == as_of
+                        else None
+                    ),
+                    nps_class(latest.score) if latest else "",
+                    _text(latest.score if latest else None),
+                    _text(
+                        sum(close - 90 * DAY <= c[0] < close for c in customer.complaints)
+                        if own_account
+                        else None
+                    ),
+                    _text(day - max(touched) // DAY if touched else None),
+                    str(
+                        sum(
+                            r.outcome == "saved" and close - 90 * DAY <= r.submitted_at < close
+                            for r in customer.responses
+                        )
+                    ),
+                ]
+            )
+    return rows
