@@ -18,6 +18,7 @@ of `dbt_project/README.md` and compares.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from decimal import Decimal
 
 from churnhouse.devkit.simulator.clock import Calendar, month_label, month_start, truth_text
@@ -157,10 +158,16 @@ def health_signal_rows(records: CompanyRecords, rates, calendar: Calendar) -> li
         for m in range(calendar.first_month, calendar.first_month + calendar.months)
     ]
     account = company.account
-    user_days = company.track_user_days if account and account.workspace_id else set()
+    user_days = sorted(company.track_user_days) if account and account.workspace_id else []
+    active_days = [day for day, _ in user_days]
     contacts = (
         [a.occurred_at for a in company.activities if a.type in CONTACT_TYPES] if account else []
     )
+
+    def users_between(first: int, stop: int) -> int:
+        low, high = bisect_left(active_days, first), bisect_left(active_days, stop)
+        return len({user for _, user in user_days[low:high]})
+
     rows = []
     for key in sorted(records.customers):
         customer = records.customers[key]
@@ -173,10 +180,8 @@ def health_signal_rows(records: CompanyRecords, rates, calendar: Calendar) -> li
             if now <= 0:
                 continue
             day = close // DAY
-            days = [d for d, _ in user_days if d < day] if own_account else []
-            last = max(days) if days else None
-            users_30 = {u for d, u in user_days if day - 30 <= d < day}
-            users_60 = {u for d, u in user_days if day - 60 <= d < day - 30}
+            before_day = bisect_left(active_days, day) if own_account else 0
+            last = active_days[before_day - 1] if before_day else None
             quantities = [q for s, e, q in seats.get(key, []) if s < close <= e]
             year_ago = months_after(close, -12)
             before = [c for c in charges if c.created < close]
@@ -195,8 +200,8 @@ def health_signal_rows(records: CompanyRecords, rates, calendar: Calendar) -> li
                     own_account.owner_id if own_account else "",
                     (own_account.csm_id or "") if own_account else "",
                     _text(day - last if last is not None else None),
-                    _text(len(users_30) if last is not None else None),
-                    _text(len(users_60) if last is not None else None),
+                    _text(users_between(day - 30, day) if last is not None else None),
+                    _text(users_between(day - 60, day - 30) if last is not None else None),
                     _text(max(quantities) if quantities else None),
                     exact(now),
                     exact(customer.mrr_at_close(close - 90 * DAY)),
