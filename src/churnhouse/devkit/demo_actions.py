@@ -69,7 +69,8 @@ def print_actions(warehouse) -> None:
     print("\nloyalty x spend, last month (customers / MRR):")
     print("  " + f"{'':<10}" + "".join(f"{tier:>20}" for tier in tiers))
     for cls in CLASSES:
-        line = "".join(f"{grid[cls, t][0]:>8} / {grid[cls, t][1]:>9,.0f}" for t in tiers)
+        cells_of = [grid.get((cls, t), (0, 0)) for t in tiers]
+        line = "".join(f"{customers:>8} / {mrr:>9,.0f}" for customers, mrr in cells_of)
         print(f"  {cls:<10}{line}")
     for cls, tier, customers, _, action in cells:
         if customers and cls == "detractor":
