@@ -97,25 +97,73 @@ seats as (
     group by described.customer_key, described.evaluated_at
 ),
 
-activity as (
+-- The last active day before each instant's day, carried forward along each workspace's
+-- days (linear in days + instants, not days x instants): on the same day the instant sorts
+-- before the activity, so activity on the instant's own day is not counted.
+workspace_timeline as (
+    select workspace_id, activity_date as on_day, 1 as kind, activity_date as active_day
+    from (
+        select distinct workspace_id, activity_date
+        from {{ ref('int_events_aggregated_to_daily_users') }}
+    ) as active_days
+
+    union all
+
+    select distinct workspace_id, evaluated_on, 0, cast(null as date)
+    from described
+    where workspace_id is not null
+),
+
+last_activity as (
+    select workspace_id, on_day, last_active_on
+    from (
+        select
+            workspace_id,
+            on_day,
+            kind,
+            max(active_day) over (
+                partition by workspace_id order by on_day, kind
+                rows between unbounded preceding and current row
+            ) as last_active_on
+        from workspace_timeline
+    ) as carried
+    where kind = 0
+),
+
+window_users as (
     select
         described.customer_key,
         described.evaluated_at,
-        max(days.activity_date) as last_active_on,
         count(distinct case
             when days.activity_date >= cast({{ dbt.dateadd('day', -30, 'described.evaluated_on') }} as date)
             then days.user_id
         end) as active_users_30d,
         count(distinct case
-            when days.activity_date >= cast({{ dbt.dateadd('day', -60, 'described.evaluated_on') }} as date)
-             and days.activity_date < cast({{ dbt.dateadd('day', -30, 'described.evaluated_on') }} as date)
+            when days.activity_date < cast({{ dbt.dateadd('day', -30, 'described.evaluated_on') }} as date)
             then days.user_id
         end) as active_users_prev_30d
     from described
     inner join {{ ref('int_events_aggregated_to_daily_users') }} as days
         on days.workspace_id = described.workspace_id
+       and days.activity_date >= cast({{ dbt.dateadd('day', -60, 'described.evaluated_on') }} as date)
        and days.activity_date < described.evaluated_on
     group by described.customer_key, described.evaluated_at
+),
+
+activity as (
+    select
+        described.customer_key,
+        described.evaluated_at,
+        last_activity.last_active_on,
+        coalesce(window_users.active_users_30d, 0) as active_users_30d,
+        coalesce(window_users.active_users_prev_30d, 0) as active_users_prev_30d
+    from described
+    inner join last_activity
+        on last_activity.workspace_id = described.workspace_id
+       and last_activity.on_day = described.evaluated_on
+    left join window_users
+        on window_users.customer_key = described.customer_key
+       and window_users.evaluated_at = described.evaluated_at
 ),
 
 charges as (
