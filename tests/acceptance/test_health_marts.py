@@ -17,7 +17,9 @@ from churnhouse.devkit.acceptance_health import compare_health_with_truth
 from churnhouse.devkit.simulator import bundle_as_of, simulate
 from churnhouse.ingest import ingest_bundle_once
 from churnhouse.transform import build
-from churnhouse.warehouse import Warehouse
+from churnhouse.warehouse import open_warehouse
+
+pytestmark = pytest.mark.slow
 
 
 def built_company(tmp_path_factory, url_for, customers: int, months: int, seed: int):
@@ -25,7 +27,7 @@ def built_company(tmp_path_factory, url_for, customers: int, months: int, seed: 
     simulate(out=bundle, customers=customers, months=months, start="2024-01", seed=seed, workers=1)
     url = url_for(bundle.parent)
     as_of = bundle_as_of(bundle)
-    warehouse = Warehouse(url)
+    warehouse = open_warehouse(url)
     ingest_bundle_once(sources_for_bundle(bundle), warehouse, as_of)
     build(url, as_of, marts_schema="analytics")
     return warehouse, bundle
@@ -65,7 +67,6 @@ def fetch(warehouse, sql: str) -> list[tuple]:
         return tx.fetchall(sql)
 
 
-@pytest.mark.slow
 def test_properties_of_a_bigger_company(tmp_path_factory):
     warehouse, _ = built_company(
         tmp_path_factory, lambda folder: str(folder / "w.duckdb"), 400, 24, 11

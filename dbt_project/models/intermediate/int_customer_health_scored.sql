@@ -1,5 +1,5 @@
 -- Which health signals fire, the risk level they make and the reasons in words
--- (dbt_project/README.md, Customer health). Thresholds are vars (dbt_project.yml):
+-- (docs/metrics.md, Customer health). Thresholds are vars (dbt_project.yml):
 --   inactive      days_since_last_activity >= health_inactive_days
 --   usage_drop    active_users_prev_30d > 0 and active_users_30d <= (1 - health_usage_drop_share) x it
 --   low_seat_use  seat_use = active_users_30d / paid_seats < health_seat_use_below

@@ -1,5 +1,5 @@
 -- The raw health signals of every customer active at an evaluation instant T: each month's
--- close (the first instant of the next month) and as_of (dbt_project/README.md, Customer
+-- close (the first instant of the next month) and as_of (docs/metrics.md, Customer
 -- health). A customer is active at T when its MRR there is > 0 (the close rule: a line
 -- counts when s < T <= e). Each signal is null when its source holds nothing for the
 -- customer: events (no workspace, or no track call before T's day), billing charges (no

@@ -1,4 +1,4 @@
--- Problem priority (dbt_project/README.md, Churn drivers): per quarter of churned_at
+-- Problem priority (docs/metrics.md, Churn drivers): per quarter of churned_at
 -- ('YYYY-Qn') and over all churns ('all'), per primary reason category:
 --   frequency = churn_share = churns of the category / churns of the period;
 --   severity  = churned_mrr_share x influenceable_share (the money lost that the

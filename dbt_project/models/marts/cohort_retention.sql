@@ -1,4 +1,4 @@
--- Cohort retention (dbt_project/README.md, Cohorts): cohort = the month of a customer's
+-- Cohort retention (docs/metrics.md, Cohorts): cohort = the month of a customer's
 -- first active instant; for each cohort and month since (0, 1, 2, ... up to the last
 -- month that ended by as_of): logo retention = cohort customers active at that month's
 -- close / cohort customers; revenue retention = their MRR at that close / the cohort's

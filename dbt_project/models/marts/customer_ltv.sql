@@ -1,4 +1,4 @@
--- Customer lifetime value (dbt_project/README.md, LTV) per CRM segment (at the close of
+-- Customer lifetime value (docs/metrics.md, LTV) per CRM segment (at the close of
 -- the previous month, as churn_monthly cuts) and month, plus segment 'all':
 --   arpa = MRR at the month's close / customers active at it;
 --   logo_churn_rate_12m = churned customers / customers at the start, both summed over

@@ -1,4 +1,4 @@
--- The loyalty x spend matrix (dbt_project/README.md, Loyalty x spend): per month's close,
+-- The loyalty x spend matrix (docs/metrics.md, Loyalty x spend): per month's close,
 -- the customers active at it by their latest NPS class before the close (promoter,
 -- passive, detractor, or 'no answer') and their spend tier (seed spend_tiers, on MRR at
 -- the close); every cell of the grid is listed, empty ones with 0 customers.

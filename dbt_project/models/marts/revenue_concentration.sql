@@ -1,4 +1,4 @@
--- Revenue concentration, the 80/20 view (dbt_project/README.md, Concentration), per month:
+-- Revenue concentration, the 80/20 view (docs/metrics.md, Concentration), per month:
 -- customers active at the close ranked by MRR (highest first; ties by customer_key);
 -- the top 20% are the first ceil(0.2 x n) of the n active customers.
 --   top_20pct_mrr_share = their MRR / all MRR at the close;

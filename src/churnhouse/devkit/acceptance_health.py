@@ -2,7 +2,7 @@
 
 `health_signals.csv` holds every customer's raw health signals at every month close
 (and so at as_of), from the simulator's records; they are scored here by the rules of
-`dbt_project/README.md` (thresholds: the vars' defaults in `dbt_project.yml`) into the
+`docs/metrics.md` (thresholds: the vars' defaults in `dbt_project.yml`) into the
 expected `customer_health`, `customer_health_monthly` and, with `churn_events.csv`,
 `risk_backtest`.
 
@@ -10,7 +10,7 @@ The truth files `customer_months.csv` (each customer's exact MRR at every month 
 and `churn_mrr.csv` (each churn's exact MRR lost), with `churn_events.csv`, are turned
 into the expected `cohort_retention`, `customer_ltv`, `revenue_concentration`,
 `churn_drivers` and (with `customer_nps.csv` and the seeds) `loyalty_spend_segments`
-by the definitions of `dbt_project/README.md`, here in Python with exact decimals,
+by the definitions of `docs/metrics.md`, here in Python with exact decimals,
 then compared like the other marts (counts equal, rates within 1e-9,
 money to the cent).
 """
@@ -254,9 +254,9 @@ HORIZON = timedelta(days=90)
 
 
 def _seed(name: str) -> list[dict]:
-    from churnhouse.transform import DBT_PROJECT_DIR
+    from churnhouse.config import dbt_project_dir
 
-    with open(DBT_PROJECT_DIR / "seeds" / f"{name}.csv", newline="", encoding="utf-8") as handle:
+    with open(dbt_project_dir() / "seeds" / f"{name}.csv", newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -327,9 +327,9 @@ def _team_of(user_id: str) -> str:
 def _vars() -> dict:
     import yaml
 
-    from churnhouse.transform import DBT_PROJECT_DIR
+    from churnhouse.config import dbt_project_dir
 
-    return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    return yaml.safe_load((dbt_project_dir() / "dbt_project.yml").read_text())["vars"]
 
 
 def _int(text: str) -> int | None:
@@ -341,7 +341,7 @@ def _change(now: Decimal, before: Decimal) -> float | None:
 
 
 def scored_health(bundle: Path) -> list[dict]:
-    """The truth's raw signals scored by the rules of dbt_project/README.md (Customer health)."""
+    """The truth's raw signals scored by the rules of docs/metrics.md (Customer health)."""
     v = _vars()
     rows = []
     for raw in _read_truth(bundle, "health_signals"):

@@ -85,10 +85,10 @@ def _print_marts(warehouse_url: str) -> None:
 
 def _print_actions(warehouse_url: str) -> None:
     from churnhouse.devkit.demo_actions import print_actions
-    from churnhouse.warehouse import Warehouse
+    from churnhouse.warehouse import open_warehouse
 
     try:
-        print_actions(Warehouse(warehouse_url))
+        print_actions(open_warehouse(warehouse_url))
     except FileNotFoundError:
         return  # _print_marts said that nothing is published yet
 
@@ -97,10 +97,11 @@ def _print_truth_check(warehouse_url: str, bundle: Path) -> None:
     from churnhouse.devkit.acceptance import compare_published_with_truth
     from churnhouse.warehouse import open_warehouse
 
+    warehouse = open_warehouse(warehouse_url)
     print("\npublished tables against the simulator's truth:")
-    for comparison in compare_published_with_truth(open_warehouse(warehouse_url), bundle):
+    for comparison in compare_published_with_truth(warehouse, bundle):
         print(f"  {comparison.describe(limit=5)}")
-    _print_health_truth_check(Warehouse(warehouse_url), bundle)
+    _print_health_truth_check(warehouse, bundle)
 
 
 def _print_health_truth_check(warehouse, bundle: Path) -> None:

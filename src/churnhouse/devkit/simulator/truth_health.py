@@ -13,7 +13,7 @@ They are computed from the company's invoice lines (`truth.company_records`), ne
 the warehouse; `churnhouse.devkit.acceptance_health` derives `cohort_retention`,
 `customer_ltv`, `revenue_concentration`, `churn_drivers` and `loyalty_spend_segments`
 from them by the definitions
-of `dbt_project/README.md` and compares.
+of `docs/metrics.md` and compares.
 """
 
 from __future__ import annotations
