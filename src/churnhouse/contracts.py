@@ -33,6 +33,14 @@ PUBLISHED_MARTS = (
     "engagement_monthly",
     "nps_monthly",
     "identity_unmatched",
+    "customer_health",
+    "customer_health_monthly",
+    "risk_backtest",
+    "churn_drivers",
+    "loyalty_spend_segments",
+    "cohort_retention",
+    "customer_ltv",
+    "revenue_concentration",
 )
 
 

@@ -430,7 +430,7 @@ def test_docs_generate_describes_every_mart_and_column(built_duckdb, tmp_path):
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model" and node["fqn"][1] == "marts"
     }
-    assert len(marts) == 9
+    assert len(marts) == 17
     undescribed = [
         f"{name}.{column}" if column else name
         for name, node in marts.items()

@@ -185,7 +185,9 @@ def test_the_simulated_company_quarantines_the_injected_mess_and_publishes_the_t
     printed = capsys.readouterr().out
     assert "raw    11/11 suites passed" in printed and "marts  2/2 suites passed" in printed
     assert "churn_monthly: " in printed and "churn_events: " in printed
-    assert printed.count("in the truth, all equal") == 2, printed
+    assert printed.count("in the truth, all equal") == 10, printed
+    assert "top 5 at-risk customers" in printed and "loyalty x spend" in printed
+    assert "risk_backtest, 0 closes whose 90 days have passed" in printed  # 3 months only
 
 
 def test_billing_over_the_api_with_faults_and_no_secret_in_logs_or_xcom(

@@ -83,19 +83,42 @@ def _print_marts(warehouse_url: str) -> None:
         print(render(columns, rows, "table"))
 
 
+def _print_actions(warehouse_url: str) -> None:
+    from churnhouse.devkit.demo_actions import print_actions
+    from churnhouse.warehouse import open_warehouse
+
+    try:
+        print_actions(open_warehouse(warehouse_url))
+    except FileNotFoundError:
+        return  # _print_marts said that nothing is published yet
+
+
 def _print_truth_check(warehouse_url: str, bundle: Path) -> None:
     from churnhouse.devkit.acceptance import compare_published_with_truth
     from churnhouse.warehouse import open_warehouse
 
+    warehouse = open_warehouse(warehouse_url)
     print("\npublished tables against the simulator's truth:")
-    for comparison in compare_published_with_truth(open_warehouse(warehouse_url), bundle):
+    for comparison in compare_published_with_truth(warehouse, bundle):
+        print(f"  {comparison.describe(limit=5)}")
+    _print_health_truth_check(warehouse, bundle)
+
+
+def _print_health_truth_check(warehouse, bundle: Path) -> None:
+    from churnhouse.devkit.acceptance_health import compare_published_health_with_truth
+
+    if not (bundle / "truth" / "customer_months.csv").exists():
+        return  # a bundle simulated before these truth files existed
+    for comparison in compare_published_health_with_truth(warehouse, bundle):
         print(f"  {comparison.describe(limit=5)}")
 
 
 def print_night(warehouse_url: str, bundle: Path) -> None:
-    """The raw layer, the gates, the last six months, top reasons, and the truth check."""
+    """The raw layer, the gates, the last six months, top reasons, who is at risk and what
+    to fix first, and the truth check."""
     _print_summary(warehouse_url)
     _print_marts(warehouse_url)
+    _print_actions(warehouse_url)
     _print_truth_check(warehouse_url, bundle)
 
 

@@ -38,6 +38,12 @@ from churnhouse.devkit.simulator.truth import (
     SAVE_COLUMNS,
     MonthlyTruth,
 )
+from churnhouse.devkit.simulator.truth_health import (
+    CHURN_MRR_COLUMNS,
+    CUSTOMER_MONTH_COLUMNS,
+    CUSTOMER_NPS_COLUMNS,
+    HEALTH_SIGNAL_COLUMNS,
+)
 
 __all__ = ["Summary", "simulate"]
 
@@ -198,7 +204,15 @@ class _BillingFiles:
 class _TruthFiles:
     """churn_events.csv, saves.csv and identity.csv, appended chunk by chunk."""
 
-    FILES = {"churn_events": CHURN_COLUMNS, "saves": SAVE_COLUMNS, "identity": IDENTITY_COLUMNS}
+    FILES = {
+        "churn_events": CHURN_COLUMNS,
+        "saves": SAVE_COLUMNS,
+        "identity": IDENTITY_COLUMNS,
+        "customer_months": CUSTOMER_MONTH_COLUMNS,
+        "churn_mrr": CHURN_MRR_COLUMNS,
+        "customer_nps": CUSTOMER_NPS_COLUMNS,
+        "health_signals": HEALTH_SIGNAL_COLUMNS,
+    }
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -216,6 +230,10 @@ class _TruthFiles:
         self.writers["churn_events"].writerows(result.churns)
         self.writers["saves"].writerows(result.saves)
         self.writers["identity"].writerows(result.identity)
+        self.writers["customer_months"].writerows(result.customer_months)
+        self.writers["churn_mrr"].writerows(result.churn_mrr)
+        self.writers["customer_nps"].writerows(result.customer_nps)
+        self.writers["health_signals"].writerows(result.health_signals)
 
     def __exit__(self, *exc) -> None:
         for handle in self.handles.values():

@@ -22,7 +22,19 @@ from churnhouse.devkit.simulator.events import write_events
 from churnhouse.devkit.simulator.fx import fx_rates
 from churnhouse.devkit.simulator.model import Company
 from churnhouse.devkit.simulator.surveys import write_surveys
-from churnhouse.devkit.simulator.truth import FREE_MAIL, MonthlyTruth, company_truth, email_domain
+from churnhouse.devkit.simulator.truth import (
+    FREE_MAIL,
+    MonthlyTruth,
+    company_records,
+    company_truth,
+    email_domain,
+)
+from churnhouse.devkit.simulator.truth_health import (
+    churn_mrr_rows,
+    customer_month_rows,
+    customer_nps_rows,
+    health_signal_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,10 @@ class ChunkResult:
     churns: list[list[str]] = field(default_factory=list)
     saves: list[list[str]] = field(default_factory=list)
     identity: list[list[str]] = field(default_factory=list)
+    customer_months: list[list[str]] = field(default_factory=list)
+    churn_mrr: list[list[str]] = field(default_factory=list)
+    customer_nps: list[list[str]] = field(default_factory=list)
+    health_signals: list[list[str]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -73,11 +89,21 @@ def build_chunk(settings: Settings, number: int) -> ChunkResult:
         result.saves += truth.saves
         result.identity += truth.identity
         counts["unmatched_billing_customers"] += truth.unmatched
+        _add_health_truth(result, company, rates, calendar)
     counts.update(company_counts(companies))
     counts["churns"], counts["saves"] = len(result.churns), len(result.saves)
     result.counts = counts
     result.seconds = time.monotonic() - started
     return result
+
+
+def _add_health_truth(result: ChunkResult, company: Company, rates, calendar: Calendar) -> None:
+    """The truth files of issue 11's marts (truth_health)."""
+    records = company_records(company, rates, calendar)
+    result.customer_months += customer_month_rows(records, calendar)
+    result.churn_mrr += churn_mrr_rows(records, calendar.as_of)
+    result.customer_nps += customer_nps_rows(records, calendar.as_of)
+    result.health_signals += health_signal_rows(records, rates, calendar)
 
 
 def company_counts(companies: list[Company]) -> Counter:

@@ -170,6 +170,7 @@ class Usage:
             suffix, offset = user.offset
             if user.user_id not in self.seen_users or random() < IDENTIFY_SHARE:
                 self._identify(user, low + int(random() * width), sink, dates, clock)
+            active = False
             for _ in range(PER_DAY[int(random() * PER_DAY_CHOICES)]):
                 moment = low + int(random() * width)
                 roll = random()
@@ -196,10 +197,13 @@ class Usage:
                 )
                 add(received // DAY, line)
                 track.append(moment)
+                active = True
                 if late:
                     self.counts["late_events"] += 1
                 if roll > 1 - DUPLICATE_SHARE:
                     self._duplicate(line, received, sink, dates, clock)
+            if active:
+                self.company.track_user_days.add((day, user.user_id))
 
     def _duplicate(self, line: str, received: int, sink: EventSink, dates, clock) -> None:
         """At-least-once delivery: the same call again, sometimes re-sent hours later."""

@@ -210,4 +210,5 @@ class Company:
     stretches: list[Stretch] = field(default_factory=list)
     activated: bool = False
     track_times: list[int] = field(default_factory=list)  # filled when events are written
+    track_user_days: set[tuple[int, str]] = field(default_factory=set)  # (UTC day, user_id)
     messy_emails: int = 0

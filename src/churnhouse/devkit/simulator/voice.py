@@ -19,6 +19,9 @@ DRIFT_DAYS = 180
 DRIFT_POINTS = 5.0
 DRIFTING_STORIES = {"habit_change", "price", "we_messed_up", "competitor", "product_fit"}
 NOISE_COMPLAINT_SHARE = 0.05
+CONTACT_LAPSE_SHARE = 0.6  # of chosen churns: nobody called in the months before the decision
+CONTACT_LAPSE_DAYS = (120, 240)
+CONTACT_KINDS = ("call", "meeting", "qbr")
 
 
 def nps_responses(
@@ -85,6 +88,8 @@ def crm_activities(rng: random.Random, company: Company, as_of: int) -> list[Act
         user = account.csm_id if account.csm_id and rng.random() < 0.6 else account.owner_id
         body = None if rng.random() < 0.5 else "Notes in the shared drive."
         planned.append((moment, kind, user, rng.choice(ACTIVITY_SUBJECTS[kind]), body))
+    lapses = contact_lapses(company)
+    planned = [p for p in planned if not (p[1] in CONTACT_KINDS and _inside(p[0], lapses))]
     planned.extend(_complaints(rng, company, as_of))
     planned = sorted(p for p in planned if p[0] < as_of)
     activities = []
@@ -128,3 +133,25 @@ def _complaints(rng: random.Random, company: Company, as_of: int) -> list[tuple]
 def _last_service(company: Company, as_of: int) -> int:
     ends = [min(stretch.end, as_of) for stretch in company.stretches]
     return max(ends) if ends else company.account.created_at
+
+
+def contact_lapses(company: Company) -> list[tuple[int, int]]:
+    """Spans before a chosen churn in which nobody called, met or reviewed with the customer.
+
+    The playbook's "nobody cares about us" leaver: most customers who decide to leave
+    (not all, and never a failed payment) had lost contact months before. Drawn on a
+    stream of its own, so the rest of the company is the same with or without it.
+    """
+    lapses = []
+    for stretch in company.stretches:
+        decided = stretch.cancel_requested
+        if decided is None or stretch.story in ("trial", "involuntary"):
+            continue
+        rng = random.Random(f"lapse:{company.index}:{stretch.start}")
+        if rng.random() < CONTACT_LAPSE_SHARE:
+            lapses.append((decided - rng.randrange(*CONTACT_LAPSE_DAYS) * DAY, decided))
+    return lapses
+
+
+def _inside(moment: int, spans: list[tuple[int, int]]) -> bool:
+    return any(start <= moment < end for start, end in spans)
