@@ -44,12 +44,36 @@ def _billing_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alerts_config_refused(extra: dict[str, str]) -> bool:
+    """A bad `CHURN_ALERTS_CONFIG` refuses the night before Airflow starts; a good one is
+    handed to the DAG's tasks by its absolute path."""
+    from churnhouse.alerts.config import (
+        CONFIG_SETTING,
+        AlertsConfigError,
+        configured_path,
+        load_config,
+    )
+
+    path = configured_path()
+    if path is None:
+        return False
+    try:
+        load_config(path)
+    except AlertsConfigError as error:
+        print(f"churnhouse: {error}", file=sys.stderr)
+        return True
+    extra[CONFIG_SETTING] = str(path.resolve())
+    return False
+
+
 def _run(args: argparse.Namespace) -> int:
     from datetime import date
 
     from churnhouse.runner import run_day
 
     extra = {}
+    if _alerts_config_refused(extra):
+        return 2
     if args.bundle:
         extra["CHURN_BUNDLE"] = str(Path(args.bundle).resolve())
     if args.warehouse:
@@ -68,6 +92,32 @@ def _query(args: argparse.Namespace) -> int:
         return 2
     print(render(columns, rows, args.format))
     return 0
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    import os
+
+    from churnhouse.alerts.config import CONFIG_SETTING, AlertsConfigError, load_config
+    from churnhouse.alerts.night import dry_run, send_alerts
+    from churnhouse.alerts.pipeline import check_freshness
+    from churnhouse.warehouse import open_warehouse
+
+    path = args.config or os.environ.get(CONFIG_SETTING)
+    if not path:
+        print(f"churnhouse alerts: give --config or set {CONFIG_SETTING}", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(path)
+    except AlertsConfigError as error:
+        print(f"churnhouse alerts: {error}", file=sys.stderr)
+        return 2
+    warehouse = open_warehouse(args.warehouse)
+    if args.dry_run:
+        print(dry_run(config, warehouse))
+        return 0
+    failed = [d for d in send_alerts(config, warehouse) if d.error is not None]
+    check_freshness(config, warehouse)
+    return 1 if failed else 0
 
 
 def _docs(args: argparse.Namespace) -> int:
@@ -122,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     query.add_argument("--warehouse", default=None, help="DuckDB path or PostgreSQL URL")
     query.set_defaults(func=_query)
+
+    alerts = commands.add_parser(
+        "alerts", help="send tonight's alerts (or --dry-run: print what the routing would send)"
+    )
+    alerts.add_argument("--dry-run", action="store_true", help="print, send and record nothing")
+    alerts.add_argument("--config", default=None, help="routing file (default CHURN_ALERTS_CONFIG)")
+    alerts.add_argument("--warehouse", default=None, help="DuckDB path or PostgreSQL URL")
+    alerts.set_defaults(func=_alerts)
 
     documentation = commands.add_parser(
         "docs", help="dbt docs generate: the marts, their columns and lineage as static HTML"
