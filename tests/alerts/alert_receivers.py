@@ -103,7 +103,6 @@ def last_competitor_churn(bundle: Path) -> datetime:
 
 def published_file(url: str) -> Path:
     """The published DuckDB file of the warehouse at `url` (what BI tools open)."""
-    from churnhouse.publish import published_path
     from churnhouse.warehouse import open_warehouse
 
-    return published_path(open_warehouse(url))
+    return open_warehouse(url).published_path

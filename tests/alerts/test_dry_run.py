@@ -12,12 +12,12 @@ from alert_receivers import published_file
 
 from churnhouse.alerts.config import load_config
 from churnhouse.cli import main
-from churnhouse.devkit.demo import EXAMPLE_ALERTS, print_alerts_dry_run
+from churnhouse.devkit.demo import example_alerts, print_alerts_dry_run
 from churnhouse.warehouse import open_warehouse
 
 
 def example_connections(monkeypatch, hooks) -> None:
-    document = yaml.safe_load(EXAMPLE_ALERTS.read_text(encoding="utf-8"))
+    document = yaml.safe_load(example_alerts().read_text(encoding="utf-8"))
     for team in document["teams"]:
         for channel in team["channels"]:
             name = channel["connection"]
@@ -34,7 +34,7 @@ def ledger_tables(url: str) -> list[str]:
 
 def test_the_example_file_is_accepted_as_shipped(monkeypatch, hooks):
     example_connections(monkeypatch, hooks)
-    config = load_config(EXAMPLE_ALERTS)
+    config = load_config(example_alerts())
     assert set(config.teams) == {
         "sales",
         "pricing",
@@ -52,7 +52,8 @@ def test_the_dry_run_prints_tonights_digests_and_sends_nothing(
 ):
     example_connections(monkeypatch, hooks)
     assert (
-        main(["alerts", "--dry-run", "--config", str(EXAMPLE_ALERTS), "--warehouse", company]) == 0
+        main(["alerts", "--dry-run", "--config", str(example_alerts()), "--warehouse", company])
+        == 0
     )
     printed = capsys.readouterr().out
     with duckdb.connect(str(published_file(company)), read_only=True) as con:
@@ -102,7 +103,7 @@ def test_after_a_real_send_the_dry_run_shows_nothing_new(company, hooks, monkeyp
     from churnhouse.alerts.night import dry_run, send_alerts
 
     example_connections(monkeypatch, hooks)
-    config = load_config(EXAMPLE_ALERTS)
+    config = load_config(example_alerts())
     sent = send_alerts(config, open_warehouse(company))
     assert [d.channel.key for d in sent] == ["sales:webhook:alerts_sales"]
     printed = dry_run(config, open_warehouse(company))

@@ -20,9 +20,6 @@ ITEM_KINDS = ("churn", "cancel_request", "save", "at_risk")
 EXTRA_CATEGORIES = ("payment_failed", "unknown")
 ANY = "*"
 RISK_LEVELS = ("high",)
-TAXONOMY_SEED = Path(
-    os.environ.get("CHURN_DBT_PROJECT_DIR", Path(__file__).resolve().parents[3] / "dbt_project")
-) / Path("seeds", "reason_taxonomy.csv")
 
 
 class AlertsConfigError(PermanentError):
@@ -101,7 +98,10 @@ def configured_path() -> Path | None:
 
 def known_categories() -> set[str]:
     """The reason categories of the taxonomy seed, plus payment_failed and unknown."""
-    with open(TAXONOMY_SEED, encoding="utf-8", newline="") as handle:
+    from churnhouse.config import dbt_project_dir
+
+    seed = dbt_project_dir() / "seeds" / "reason_taxonomy.csv"
+    with open(seed, encoding="utf-8", newline="") as handle:
         categories = {row["category"] for row in csv.DictReader(handle)}
     return categories | set(EXTRA_CATEGORIES)
 

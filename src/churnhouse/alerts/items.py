@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from churnhouse.contracts import PUBLISHED_SCHEMA
 from churnhouse.query import run_query
 from churnhouse.warehouse import Warehouse
 
@@ -114,7 +115,8 @@ def publication(warehouse: Warehouse) -> Published | None:
 def published_tables(warehouse: Warehouse) -> set[str]:
     rows = _rows(
         warehouse,
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'analytics'",
+        "SELECT table_name FROM information_schema.tables "
+        f"WHERE table_schema = '{PUBLISHED_SCHEMA}'",
     )
     return {row["table_name"] for row in rows}
 
@@ -131,7 +133,7 @@ def _dim_columns(warehouse: Warehouse) -> set[str]:
     rows = _rows(
         warehouse,
         "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = 'analytics' AND table_name = 'dim_customers'",
+        f"WHERE table_schema = '{PUBLISHED_SCHEMA}' AND table_name = 'dim_customers'",
     )
     return {row["column_name"] for row in rows}
 

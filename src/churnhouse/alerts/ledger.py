@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from churnhouse.contracts import RAW_SCHEMA as SCHEMA
 from churnhouse.warehouse import Warehouse
 
-SCHEMA = "raw"
 _DDL = (
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
     f"CREATE TABLE IF NOT EXISTS {SCHEMA}._alerts_sent (channel TEXT NOT NULL, "

@@ -12,6 +12,7 @@ from churnhouse.alerts.channels import ChannelFailed, deliver
 from churnhouse.alerts.config import AlertsConfig, Channel
 from churnhouse.alerts.digest import Digest
 from churnhouse.alerts.items import Item
+from churnhouse.contracts import RAW_SCHEMA
 from churnhouse.warehouse import Warehouse
 
 
@@ -28,16 +29,7 @@ class Delivery:
 
 def published_location(warehouse: Warehouse, config: AlertsConfig) -> str:
     """A link (the file's `link:`) or where the published rows are; never a password."""
-    if config.link:
-        return config.link
-    if warehouse.kind == "duckdb":
-        from churnhouse.publish import published_path
-
-        return f"{published_path(warehouse)} (schema analytics)"
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(warehouse.url)
-    return f"schema analytics of postgresql://{parts.hostname}:{parts.port or 5432}{parts.path}"
+    return config.link or warehouse.published_location()
 
 
 def _candidates(warehouse: Warehouse, since: datetime, as_of: datetime, dry: bool) -> list[Item]:
@@ -67,7 +59,7 @@ def _contacts(warehouse: Warehouse, customer_keys: set[str]) -> dict[str, tuple[
             "SELECT d.account_id, d.full_name, d.email FROM ("
             " SELECT account_id, full_name, trim(email) AS email, is_primary, row_number() OVER"
             " (PARTITION BY contact_id ORDER BY updated_at DESC) AS version"
-            " FROM raw.crm_contacts) d WHERE d.version = 1 AND d.is_primary "
+            f" FROM {RAW_SCHEMA}.crm_contacts) d WHERE d.version = 1 AND d.is_primary "
             "ORDER BY d.account_id, d.full_name"
         )
     found: dict[str, list[dict]] = {}

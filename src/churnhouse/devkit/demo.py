@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from churnhouse.config import churn_home
+from churnhouse.config import churn_home, project_dir
 
 DEMO = {"customers": 300, "months": 12, "start": "2024-01", "seed": 7}
 
@@ -92,11 +92,15 @@ def _print_truth_check(warehouse_url: str, bundle: Path) -> None:
         print(f"  {comparison.describe(limit=5)}")
 
 
-EXAMPLE_ALERTS = Path(__file__).resolve().parents[3] / "docs" / "alerts.example.yaml"
+def example_alerts() -> Path:
+    """The commented example routing file shipped with the project."""
+    return project_dir() / "docs" / "alerts.example.yaml"
+
+
 DEMO_LOOKBACK_DAYS = 31
 
 
-def print_alerts_dry_run(warehouse_url: str, config_path: Path = EXAMPLE_ALERTS) -> None:
+def print_alerts_dry_run(warehouse_url: str, config_path: Path | None = None) -> None:
     """`churnhouse alerts --dry-run` with the example routing file: what would be sent.
 
     The example's connections get placeholder URLs when undefined (a dry run contacts
@@ -108,8 +112,9 @@ def print_alerts_dry_run(warehouse_url: str, config_path: Path = EXAMPLE_ALERTS)
 
     from churnhouse.alerts.config import load_config
     from churnhouse.alerts.night import dry_run
-    from churnhouse.warehouse import Warehouse
+    from churnhouse.warehouse import open_warehouse
 
+    config_path = config_path or example_alerts()
     document = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     for team in document["teams"]:
         for channel in team["channels"]:
@@ -117,7 +122,7 @@ def print_alerts_dry_run(warehouse_url: str, config_path: Path = EXAMPLE_ALERTS)
             os.environ.setdefault(variable, f"https://hooks.example.com/{channel['connection']}")
     config = replace(load_config(config_path), lookback_days=DEMO_LOOKBACK_DAYS)
     print(f"\nalerts (dry run of {config_path.name}, look-back {DEMO_LOOKBACK_DAYS} days):")
-    print(dry_run(config, Warehouse(warehouse_url)))
+    print(dry_run(config, open_warehouse(warehouse_url)))
 
 
 def print_night(warehouse_url: str, bundle: Path) -> None:

@@ -189,6 +189,9 @@ class DuckDBWarehouse(Warehouse):
         _fsync_folder(target.parent)
         return tables
 
+    def published_location(self) -> str:
+        return f"{self.published_path} (schema {PUBLISHED_SCHEMA})"
+
     def read_published(self, sql: str) -> tuple[list[str], list[tuple]]:
         """The published file, read-only, external access off: the working file is never
         touched, so a query never waits for the night."""

@@ -205,6 +205,13 @@ class PostgresWarehouse(Warehouse):
             tx.execute(f"DROP SCHEMA IF EXISTS {previous} CASCADE")
         return tables
 
+    def published_location(self) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        where = f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+        return f"schema {PUBLISHED_SCHEMA} of postgresql://{where}"
+
     def read_published(self, sql: str) -> tuple[list[str], list[tuple]]:
         """A read-only transaction with the published schema first on the search path."""
         connection = self._connect(search_path=PUBLISHED_SCHEMA, default_transaction_read_only="on")
