@@ -119,7 +119,7 @@ def test_a_failed_gate_tells_the_data_team_and_sends_no_churn_alerts(
     config.write_text(CONFIG.format(hours=36), encoding="utf-8")
     assert night(LAST_DAY, tmp_path, broken, config, hooks, airflow_home) != 0
     assert hooks.bodies("/everyone") == []
-    alerts = {body["kind"]: body for body in hooks.bodies("/data")}
+    alerts = {body["event"]: body for body in hooks.bodies("/data")}
     assert set(alerts) == {"night_failed", "stale_publication"}
     failed = alerts["night_failed"]
     assert failed["task_id"] == "validate_raw"

@@ -83,5 +83,5 @@ def test_customers_entering_high_risk_are_sent_once_per_entry(
     assert sent_customers(hooks) == [sorted([a, b]), [c], [a]]
     [first, *_] = hooks.bodies("/csm")
     item = first["items"][0]
-    assert item["kind"] == "at_risk" and item["account_name"]
+    assert item["event"] == "at_risk" and item["account_name"]
     assert item["risk_reasons"] == "no login in 30 days; seats used 2/10"

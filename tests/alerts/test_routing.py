@@ -235,7 +235,7 @@ def test_channels_down_for_a_night_deliver_everything_the_next_night(
     assert "SMTP" in night_one["support"].error and night_one["product"].error is None
     assert hooks.bodies("/sales") == [] and mailbox.messages == []
     [told] = hooks.bodies("/data")
-    assert told["kind"] == "channels_failed"
+    assert told["event"] == "channels_failed"
     assert {(c["channel"], c["items"]) for c in told["channels"]} == {
         (night_one[team].channel.key, len(night_one[team].digest.items))
         for team in ("sales", "support")
@@ -282,7 +282,7 @@ def test_a_stale_publication_sends_the_freshness_alert(
         config, open_warehouse(company), now=published_as_of + timedelta(hours=50)
     )
     [alert] = hooks.bodies("/data")
-    assert alert["kind"] == "stale_publication" and alert["age_hours"] == 50.0
+    assert alert["event"] == "stale_publication" and alert["age_hours"] == 50.0
     assert alert["as_of"] == published_as_of.isoformat() and alert["threshold_hours"] == 36
 
 

@@ -15,7 +15,7 @@ from churnhouse.errors import PermanentError
 
 CONFIG_SETTING = "CHURN_ALERTS_CONFIG"
 CHANNEL_TYPES = ("slack", "email", "webhook")
-ITEM_KINDS = ("churn", "cancel_request", "save", "at_risk")
+EVENTS = ("churn", "cancel_request", "save", "at_risk")
 # churn_events.reason_category holds the taxonomy's categories plus these two.
 EXTRA_CATEGORIES = ("payment_failed", "unknown")
 ANY = "*"
@@ -57,13 +57,13 @@ class Route:
     risk_level: str | None = None
     segments: tuple[str, ...] = ()
     min_mrr: float | None = None
-    kinds: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
     include_contacts: bool = False
 
     def matches(self, item) -> bool:
-        if self.kinds and item.kind not in self.kinds:
+        if self.events and item.event not in self.events:
             return False
-        if item.kind == "at_risk":
+        if item.event == "at_risk":
             if self.risk_level is None:
                 return False
         elif not self.reason_categories or (
@@ -247,25 +247,26 @@ def _read_teams(reader: _Reader, node) -> dict[str, Team]:
 
 def _read_channel(reader: _Reader, node, team: str) -> Channel | None:
     entry = reader.mapping(node, {"type", "connection", "to", "from"}, f"a channel of {team}")
-    kind = reader.text(entry["type"], "channel type") if "type" in entry else None
+    channel_type = reader.text(entry["type"], "channel type") if "type" in entry else None
     connection = (
         reader.text(entry["connection"], "channel connection") if "connection" in entry else None
     )
-    if kind is None or connection is None:
+    if channel_type is None or connection is None:
         missing = " and ".join(k for k in ("type", "connection") if k not in entry)
         if missing:
             reader.problem(node, f"a channel of team {team!r} needs {missing}")
         return None
-    if kind not in CHANNEL_TYPES:
+    if channel_type not in CHANNEL_TYPES:
         reader.problem(
-            entry["type"], f"unknown channel type {kind!r} (known: {', '.join(CHANNEL_TYPES)})"
+            entry["type"],
+            f"unknown channel type {channel_type!r} (known: {', '.join(CHANNEL_TYPES)})",
         )
         return None
     to = reader.texts(entry["to"], "to") if "to" in entry else ()
-    if kind == "email" and not to:
+    if channel_type == "email" and not to:
         reader.problem(node, f"the email channel of team {team!r} needs to: (recipients)")
     sender = reader.text(entry["from"], "from") if "from" in entry else None
-    return Channel(team, kind, connection, node.start_mark.line + 1, tuple(to), sender)
+    return Channel(team, channel_type, connection, node.start_mark.line + 1, tuple(to), sender)
 
 
 def _read_routes(reader: _Reader, node, teams: dict[str, Team]) -> list[Route]:
@@ -276,7 +277,7 @@ def _read_routes(reader: _Reader, node, teams: dict[str, Team]) -> list[Route]:
         "risk_level",
         "segment",
         "min_mrr",
-        "kinds",
+        "events",
         "team",
         "include_contacts",
     }
@@ -303,11 +304,11 @@ def _read_routes(reader: _Reader, node, teams: dict[str, Team]) -> list[Route]:
             reader.problem(entry["risk_level"], f"risk_level can only be {RISK_LEVELS[0]!r}")
         if not reasons and risk is None:
             reader.problem(route_node, "a route needs a reason_category or a risk_level")
-        kinds = reader.texts(entry["kinds"], "kinds") if "kinds" in entry else ()
-        for kind in kinds:
-            if kind not in ITEM_KINDS:
+        events = reader.texts(entry["events"], "events") if "events" in entry else ()
+        for event in events:
+            if event not in EVENTS:
                 reader.problem(
-                    entry["kinds"], f"unknown kind {kind!r} (known: {', '.join(ITEM_KINDS)})"
+                    entry["events"], f"unknown event {event!r} (known: {', '.join(EVENTS)})"
                 )
         routes.append(
             Route(
@@ -317,7 +318,7 @@ def _read_routes(reader: _Reader, node, teams: dict[str, Team]) -> list[Route]:
                 risk_level=risk,
                 segments=reader.texts(entry["segment"], "segment") if "segment" in entry else (),
                 min_mrr=reader.number(entry["min_mrr"], "min_mrr") if "min_mrr" in entry else None,
-                kinds=kinds,
+                events=events,
                 include_contacts=(
                     reader.flag(entry["include_contacts"], "include_contacts")
                     if "include_contacts" in entry

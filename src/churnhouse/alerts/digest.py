@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from churnhouse.alerts.items import KIND_TABLES, KIND_TITLE, KIND_TITLES, Item
+from churnhouse.alerts.items import EVENT_TABLES, EVENT_TITLE, EVENT_TITLES, Item
 
 SLACK_ITEM_BLOCKS = 45  # Slack takes at most 50 blocks per message
 
@@ -20,11 +20,11 @@ class Digest:
     location: str  # where the published rows are: a link, or the file / schema
 
     def counts(self) -> str:
-        counts = Counter(item.kind for item in self.items)
-        shown = [kind for kind in KIND_TITLES if counts[kind]]
+        counts = Counter(item.event for item in self.items)
+        shown = [event for event in EVENT_TITLES if counts[event]]
         return ", ".join(
-            f"{counts[kind]} {(KIND_TITLE if counts[kind] == 1 else KIND_TITLES)[kind]}"
-            for kind in shown
+            f"{counts[event]} {(EVENT_TITLE if counts[event] == 1 else EVENT_TITLES)[event]}"
+            for event in shown
         )
 
     @property
@@ -33,7 +33,7 @@ class Digest:
 
     def rows_hint(self) -> str:
         """Where to read the rows behind this digest."""
-        tables = sorted({KIND_TABLES[item.kind] for item in self.items})
+        tables = sorted({EVENT_TABLES[item.event] for item in self.items})
         keys = ", ".join(f"'{key}'" for key in sorted({item.customer_key for item in self.items}))
         return (
             f"published rows: {self.location} (tables {', '.join(tables)}); e.g. "
@@ -42,8 +42,8 @@ class Digest:
 
     def text(self) -> str:
         lines = [self.subject, ""]
-        for kind, title in KIND_TITLES.items():
-            items = [item for item in self.items if item.kind == kind]
+        for event, title in EVENT_TITLES.items():
+            items = [item for item in self.items if item.event == event]
             if not items:
                 continue
             lines.append(f"{title.capitalize()} ({len(items)}):")
@@ -83,15 +83,15 @@ def describe(item: Item) -> str:
     who = f"{item.account_name or '(no CRM account)'} [{item.customer_key}], {item.segment}"
     money = f"{item.mrr:,.2f} USD MRR" if item.mrr is not None else "MRR unknown"
     parts = [f"{item.at:%Y-%m-%d %H:%M}", who]
-    if item.kind == "churn":
+    if item.event == "churn":
         parts.append(f"{money} lost, {item.churn_type}")
-    elif item.kind == "save":
+    elif item.event == "save":
         parts.append(f"{money} saved (offer: {item.offer or 'none'})")
-    elif item.kind == "cancel_request":
+    elif item.event == "cancel_request":
         parts.append(f"{money} at stake (offer: {item.offer or 'none'})")
     else:
         parts.append(f"{money}; signals: {item.risk_reasons or 'n/a'}")
-    if item.kind != "at_risk":
+    if item.event != "at_risk":
         parts.append(f"reason: {item.reason_category or 'none stated'}")
         if item.reason_text:
             words = " ".join(item.reason_text.split())

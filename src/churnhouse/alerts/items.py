@@ -17,19 +17,19 @@ from churnhouse.contracts import PUBLISHED_SCHEMA
 from churnhouse.query import run_query
 from churnhouse.warehouse import Warehouse
 
-KIND_TITLES = {
+EVENT_TITLES = {
     "churn": "churns",
     "cancel_request": "cancellation requests",
     "save": "cancel-flow saves",
     "at_risk": "customers entering high risk",
 }
-KIND_TITLE = {
+EVENT_TITLE = {
     "churn": "churn",
     "cancel_request": "cancellation request",
     "save": "cancel-flow save",
     "at_risk": "customer entering high risk",
 }
-KIND_TABLES = {
+EVENT_TABLES = {
     "churn": "churn_events",
     "cancel_request": "cancel_saves",
     "save": "cancel_saves",
@@ -39,7 +39,7 @@ KIND_TABLES = {
 
 @dataclass(frozen=True)
 class Item:
-    kind: str
+    event: str  # churn, cancel_request, save or at_risk
     item_id: str
     at: datetime
     customer_key: str
@@ -153,7 +153,7 @@ def churn_items(warehouse: Warehouse, since: datetime) -> list[Item]:
     """
     return [
         Item(
-            kind="churn",
+            event="churn",
             item_id=f"churn:{row['customer_key']}:{_ts(row['churned_at']).isoformat()}",
             at=_ts(row["churned_at"]),
             customer_key=row["customer_key"],
@@ -191,11 +191,11 @@ def cancel_flow_items(warehouse: Warehouse, since: datetime) -> list[Item]:
     """
     items = []
     for row in _rows(warehouse, sql):
-        kind = "save" if row["is_save"] else "cancel_request"
+        event = "save" if row["is_save"] else "cancel_request"
         items.append(
             Item(
-                kind=kind,
-                item_id=f"{kind}:{row['response_id']}",
+                event=event,
+                item_id=f"{event}:{row['response_id']}",
                 at=_ts(row["submitted_at"]),
                 customer_key=row["customer_key"],
                 account_name=row["account_name"],
@@ -228,7 +228,7 @@ def high_risk_now(warehouse: Warehouse) -> list[dict] | None:
 
 def at_risk_item(row: dict, entered_at: datetime) -> Item:
     return Item(
-        kind="at_risk",
+        event="at_risk",
         item_id=f"at_risk:{row['customer_key']}:{entered_at.isoformat()}",
         at=entered_at,
         customer_key=row["customer_key"],

@@ -86,7 +86,7 @@ def record_delivery(
             tx.execute(
                 f"INSERT INTO {SCHEMA}._alerts_sent VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
-                [channel, item.item_id, item.kind, item.at, run_id, now],
+                [channel, item.item_id, item.event, item.at, run_id, now],
             )
 
 

@@ -38,7 +38,7 @@ def failure_message(dag_id: str, run_id: str, task_id: str, interval: str, error
         f"published and yesterday's tables stay in place.\n\n{error}"
     )
     fields = {
-        "kind": "night_failed",
+        "event": "night_failed",
         "dag_id": dag_id,
         "run_id": run_id,
         "task_id": task_id,
@@ -54,7 +54,7 @@ def failed_channels_message(failed) -> tuple:
     subject = f"[churnhouse] {len(failed)} alert channel(s) failed; retried next night"
     text = "These channels did not take tonight's digest:\n" + "\n".join(lines)
     fields = {
-        "kind": "channels_failed",
+        "event": "channels_failed",
         "channels": [
             {"channel": d.channel.key, "items": len(d.digest.items), "error": d.error}
             for d in failed
@@ -79,7 +79,7 @@ def stale_publication(
         f"{config.freshness_hours:g} hours. BI tools are reading old tables."
     )
     fields = {
-        "kind": "stale_publication",
+        "event": "stale_publication",
         "as_of": as_of.isoformat() if as_of else None,
         "age_hours": hours,
         "threshold_hours": config.freshness_hours,
