@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
+from churnhouse.alerts.notifier import NightFailedNotifier
 from churnhouse.contracts import PUBLISHED_MARTS
 from churnhouse.sources import source_names
 
@@ -32,10 +33,17 @@ One night of the churn dataset, for the data interval `[D 00:00, D+1 00:00)` UTC
 4. **validate_marts**: the marts gate (MRR reconciled with the billing lines, no
    personal data) on the audit schema.
 5. **publish**: every mart into `analytics` at once (one Asset per mart).
+6. **send_alerts** (when `CHURN_ALERTS_CONFIG` is set): tonight's churns,
+   cancellation requests, saves and customers entering high risk to the teams their
+   reason routes to, once per channel (ledger `raw._alerts_sent`); then the
+   freshness check. **check_alerts_config** runs first and refuses a bad routing
+   file before anything else runs.
 
 A failed task fails the night and leaves yesterday's published tables as they
 were. Task errors that no retry can fix (bad input, bad configuration) fail at
-once; others are retried with back-off.
+once; others are retried with back-off. Every failed task tells the routing
+file's `pipeline: team:` (a failed gate lists its failing expectations), and so
+does a publication older than its `freshness_hours`. See README "Alerts".
 """
 
 DEFAULT_ARGS = {
@@ -45,6 +53,7 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=15),
     "execution_timeout": timedelta(minutes=60),
+    "on_failure_callback": [NightFailedNotifier()],
 }
 
 
@@ -57,10 +66,19 @@ DEFAULT_ARGS = {
     start_date=datetime(2024, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=timedelta(hours=6),
     default_args=DEFAULT_ARGS,
     tags=["churnhouse", "churn", "nightly"],
 )
 def churn_nightly():
+    @task
+    def check_alerts_config() -> dict:
+        """A bad alerts routing file refuses the night before anything runs."""
+        from churnhouse.tasks import check_alerts_config
+
+        return check_alerts_config()
+
+    checked = check_alerts_config()
     extracts = []
     for source in SOURCES:
 
@@ -99,7 +117,15 @@ def churn_nightly():
 
         return publish_marts()
 
-    extracts >> validate_raw() >> build_marts() >> validate_marts() >> publish()
+    @task
+    def send_alerts() -> dict:
+        """Tonight's churns, requests, saves and new high-risk customers to their teams."""
+        from churnhouse.tasks import send_alerts
+
+        return send_alerts()
+
+    checked >> extracts
+    extracts >> validate_raw() >> build_marts() >> validate_marts() >> publish() >> send_alerts()
 
 
 churn_nightly()

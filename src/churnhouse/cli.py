@@ -75,11 +75,35 @@ def _billing_api(args: argparse.Namespace) -> int:
     return 0
 
 
-def _night_settings(args: argparse.Namespace) -> dict[str, str]:
-    """The settings `run` and `backfill` hand to the nights they start."""
+def _alerts_config_refused(extra: dict[str, str]) -> bool:
+    """A bad `CHURN_ALERTS_CONFIG` refuses the night before Airflow starts; a good one is
+    handed to the DAG's tasks by its absolute path."""
+    from churnhouse.alerts.config import (
+        CONFIG_SETTING,
+        AlertsConfigError,
+        configured_path,
+        load_config,
+    )
+
+    path = configured_path()
+    if path is None:
+        return False
+    try:
+        load_config(path)
+    except AlertsConfigError as error:
+        print(f"churnhouse: {error}", file=sys.stderr)
+        return True
+    extra[CONFIG_SETTING] = str(path.resolve())
+    return False
+
+
+def _night_settings(args: argparse.Namespace) -> dict[str, str] | None:
+    """The settings `run` and `backfill` hand to the nights they start (None: refused)."""
     from churnhouse.config import sources_for_bundle
 
-    extra = {}
+    extra: dict[str, str] = {}
+    if _alerts_config_refused(extra):
+        return None
     if args.bundle:
         sources_for_bundle(Path(args.bundle))  # a missing bundle fails here, in one line
         extra["CHURN_BUNDLE"] = str(Path(args.bundle).resolve())
@@ -93,7 +117,8 @@ def _night_settings(args: argparse.Namespace) -> dict[str, str]:
 def _run(args: argparse.Namespace) -> int:
     from churnhouse.runner import run_day
 
-    return run_day(args.date, _night_settings(args))
+    settings = _night_settings(args)
+    return 2 if settings is None else run_day(args.date, settings)
 
 
 def _backfill(args: argparse.Namespace) -> int:
@@ -102,7 +127,8 @@ def _backfill(args: argparse.Namespace) -> int:
     if args.to_day < args.from_day:
         print("churnhouse backfill: --to is before --from", file=sys.stderr)
         return 2
-    return backfill(args.from_day, args.to_day, _night_settings(args))
+    settings = _night_settings(args)
+    return 2 if settings is None else backfill(args.from_day, args.to_day, settings)
 
 
 def _grant_bi(args: argparse.Namespace) -> int:
@@ -135,6 +161,32 @@ def _query(args: argparse.Namespace) -> int:
         return 2
     print(render(columns, rows, args.format))
     return 0
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    import os
+
+    from churnhouse.alerts.config import CONFIG_SETTING, AlertsConfigError, load_config
+    from churnhouse.alerts.night import dry_run, send_alerts
+    from churnhouse.alerts.pipeline import check_freshness
+    from churnhouse.warehouse import open_warehouse
+
+    path = args.config or os.environ.get(CONFIG_SETTING)
+    if not path:
+        print(f"churnhouse alerts: give --config or set {CONFIG_SETTING}", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(path)
+    except AlertsConfigError as error:
+        print(f"churnhouse alerts: {error}", file=sys.stderr)
+        return 2
+    warehouse = open_warehouse(args.warehouse)
+    if args.dry_run:
+        print(dry_run(config, warehouse))
+        return 0
+    failed = [d for d in send_alerts(config, warehouse) if d.error is not None]
+    check_freshness(config, warehouse)
+    return 1 if failed else 0
 
 
 def _docs(args: argparse.Namespace) -> int:
@@ -203,6 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     query.add_argument("--warehouse", default=None, help="DuckDB path or PostgreSQL URL")
     query.set_defaults(func=_query)
+
+    alerts = commands.add_parser(
+        "alerts", help="send tonight's alerts (or --dry-run: print what the routing would send)"
+    )
+    alerts.add_argument("--dry-run", action="store_true", help="print, send and record nothing")
+    alerts.add_argument("--config", default=None, help="routing file (default CHURN_ALERTS_CONFIG)")
+    alerts.add_argument("--warehouse", default=None, help="DuckDB path or PostgreSQL URL")
+    alerts.set_defaults(func=_alerts)
 
     documentation = commands.add_parser(
         "docs", help="dbt docs generate: the marts, their columns and lineage as static HTML"

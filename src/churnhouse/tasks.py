@@ -88,3 +88,37 @@ def publish_marts() -> dict:
     with permanent_errors_fail_fast():
         publication = publish(open_warehouse(), run.run_id, run.interval_end)
     return {"tables": list(publication.tables), "run_id": publication.run_id}
+
+
+def check_alerts_config() -> dict:
+    """Refuse the night before it starts when the alerts routing file is wrong."""
+    from churnhouse.alerts.config import configured_path, load_config
+
+    path = configured_path()
+    if path is None:
+        return {"alerts": "off"}
+    with permanent_errors_fail_fast():
+        config = load_config(path)
+    return {"alerts": str(path), "teams": len(config.teams), "routes": len(config.routes)}
+
+
+def send_alerts() -> dict:
+    """After publish: tonight's digests to the teams, then the freshness check."""
+    from churnhouse.alerts.config import configured_path, load_config
+    from churnhouse.alerts.night import send_alerts
+    from churnhouse.alerts.pipeline import check_freshness
+    from churnhouse.warehouse import open_warehouse
+
+    path = configured_path()
+    if path is None:
+        return {"alerts": "off"}
+    with permanent_errors_fail_fast():
+        config = load_config(path)
+    warehouse = open_warehouse()
+    deliveries = send_alerts(config, warehouse)
+    stale = check_freshness(config, warehouse)
+    return {
+        "sent": sum(len(d.digest.items) for d in deliveries if d.error is None),
+        "failed_channels": [d.channel.key for d in deliveries if d.error is not None],
+        "stale": stale,
+    }

@@ -1,6 +1,6 @@
 -- One row per customer (a company): its CRM account and billing customers, owners, current
--- segment and region, when it first paid, its MRR at as_of and its status. No e-mails or
--- person names.
+-- segment and region, when it first paid, its MRR at as_of and its status, and its company
+-- name. No e-mails or person names.
 with billing_customers as (
     select * from {{ ref('int_billing_customers_resolved') }}
 ),
@@ -19,6 +19,11 @@ customers as (
 
 accounts as (
     select * from {{ ref('int_accounts_historized') }} where is_current
+),
+
+-- The company's name as the CRM holds it now (a company, not a person: alerts name it).
+account_names as (
+    select account_id, account_name from {{ ref('stg_crm__accounts') }} where is_latest_version
 ),
 
 lives as (
@@ -59,8 +64,10 @@ select
         else 'never_active'
     end as status,
     cast(coalesce(lives.churns, 0) as bigint) as churn_count,
-    lives.last_churned_at
+    lives.last_churned_at,
+    account_names.account_name
 from customers
 left join accounts on accounts.account_id = customers.crm_account_id
+left join account_names on account_names.account_id = customers.crm_account_id
 left join lives on lives.customer_key = customers.customer_key
 left join mrr_at_as_of on mrr_at_as_of.customer_key = customers.customer_key

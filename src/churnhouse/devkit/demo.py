@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from churnhouse.config import churn_home
+from churnhouse.config import churn_home, project_dir
 
 DEMO = {"customers": 300, "months": 12, "start": "2024-01", "seed": 7}
 
@@ -113,6 +113,39 @@ def _print_health_truth_check(warehouse, bundle: Path) -> None:
         print(f"  {comparison.describe(limit=5)}")
 
 
+def example_alerts() -> Path:
+    """The commented example routing file shipped with the project."""
+    return project_dir() / "docs" / "alerts.example.yaml"
+
+
+DEMO_LOOKBACK_DAYS = 31
+
+
+def print_alerts_dry_run(warehouse_url: str, config_path: Path | None = None) -> None:
+    """`churnhouse alerts --dry-run` with the example routing file: what would be sent.
+
+    The example's connections get placeholder URLs when undefined (a dry run contacts
+    nothing), and the first-night look-back is widened so a month of items shows.
+    """
+    from dataclasses import replace
+
+    import yaml
+
+    from churnhouse.alerts.config import load_config
+    from churnhouse.alerts.night import dry_run
+    from churnhouse.warehouse import open_warehouse
+
+    config_path = config_path or example_alerts()
+    document = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    for team in document["teams"]:
+        for channel in team["channels"]:
+            variable = f"AIRFLOW_CONN_{channel['connection'].upper()}"
+            os.environ.setdefault(variable, f"https://hooks.example.com/{channel['connection']}")
+    config = replace(load_config(config_path), lookback_days=DEMO_LOOKBACK_DAYS)
+    print(f"\nalerts (dry run of {config_path.name}, look-back {DEMO_LOOKBACK_DAYS} days):")
+    print(dry_run(config, open_warehouse(warehouse_url)))
+
+
 def print_night(warehouse_url: str, bundle: Path) -> None:
     """The raw layer, the gates, the last six months, top reasons, who is at risk and what
     to fix first, and the truth check."""
@@ -136,6 +169,7 @@ def main() -> int:
     if code != 0:
         return code
     print_night(warehouse, bundle)
+    print_alerts_dry_run(warehouse)
     print(f"\ndemo finished in {time.monotonic() - started:.0f}s; warehouse: {warehouse}")
     return 0
 

@@ -11,6 +11,7 @@ asks which engine it is talking to:
 - `dbt_settings()` / `release_after_dbt()`: what `profiles.yml` reads;
 - `publish_audit(...)`: swap the audited marts into the published place;
 - `read_published(sql)`: a read-only query on the published tables;
+- `published_location()`: where those tables are, for a message (no credentials);
 - `validation_sql_url`: a SQLAlchemy URL Great Expectations can validate in SQL,
   or None when GE must validate DataFrames (DuckDB).
 """
@@ -121,6 +122,10 @@ class Warehouse(ABC):
     @abstractmethod
     def published_as_of(self, published_schema: str) -> datetime | None:
         """The as_of of what is published now (the writer's view), or None when nothing is."""
+
+    @abstractmethod
+    def published_location(self) -> str:
+        """Where readers find the published tables, for people (no credentials)."""
 
 
 PUBLICATION_TABLE = "_publication"

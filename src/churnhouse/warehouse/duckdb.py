@@ -192,6 +192,9 @@ class DuckDBWarehouse(Warehouse):
     def published_as_of(self, published_schema: str) -> datetime | None:
         return _publication_as_of(self.published_path, published_schema)
 
+    def published_location(self) -> str:
+        return f"{self.published_path} (schema {PUBLISHED_SCHEMA})"
+
     def read_published(self, sql: str) -> tuple[list[str], list[tuple]]:
         """The published file, read-only, external access off: the working file is never
         touched, so a query never waits for the night."""

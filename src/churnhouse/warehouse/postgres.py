@@ -274,6 +274,13 @@ class PostgresWarehouse(Warehouse):
                 return None
             return tx.fetchone(f"SELECT max(as_of) FROM {published_schema}.{PUBLICATION_TABLE}")[0]
 
+    def published_location(self) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        where = f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+        return f"schema {PUBLISHED_SCHEMA} of postgresql://{where}"
+
     def read_published(self, sql: str) -> tuple[list[str], list[tuple]]:
         """As the read-only BI role (never the writer), in a read-only transaction with the
         published schema first on the search path and a statement timeout."""
