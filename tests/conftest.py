@@ -91,3 +91,41 @@ def mariadb_url() -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         admin.close()
+
+
+DUCKDB_1X = "1.5.6"
+
+
+@pytest.fixture(scope="session")
+def duckdb_1x_python(request) -> str:
+    """A Python with DuckDB 1.x (what BI tools' drivers read), in its own virtualenv.
+
+    Built once from the package registry into pytest's cache folder and reused. Without
+    the registry it skips (fails when CI is set).
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    venv = Path(request.config.cache.mkdir(f"duckdb-{DUCKDB_1X}-venv"))
+    python = venv / "bin" / "python"
+    probe = [str(python), "-c", "import duckdb; print(duckdb.__version__)"]
+    if (
+        python.exists()
+        and subprocess.run(probe, capture_output=True, text=True).stdout.strip() == DUCKDB_1X
+    ):
+        return str(python)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    uv = Path(sys.executable).with_name("uv")
+    install = (
+        [str(uv), "pip", "install", "--quiet", "--python", str(python)]
+        if uv.exists()
+        else [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    )
+    done = subprocess.run([*install, f"duckdb=={DUCKDB_1X}"], capture_output=True, text=True)
+    if done.returncode != 0:
+        message = f"cannot install duckdb=={DUCKDB_1X} into {venv}: {done.stderr.strip()[-300:]}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return str(python)

@@ -28,7 +28,7 @@ from churnhouse.warehouse import (
     Transaction,
     Warehouse,
     checked_identifier,
-    publication_row_sql,
+    create_publication_table,
 )
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ class PostgresWarehouse(Warehouse):
             if not tables:
                 raise NothingToPublish(f"nothing to publish: schema {audit_schema} holds no tables")
             tx.execute(f"DROP TABLE IF EXISTS {audit_schema}.{PUBLICATION_TABLE}")
-            tx.execute(publication_row_sql(audit_schema), [run_id, as_of, utc_now()])
+            create_publication_table(tx.execute, audit_schema, [run_id, as_of, utc_now()])
             tx.execute(f"DROP SCHEMA IF EXISTS {previous} CASCADE")
             if _schema_exists(tx, published_schema):
                 # Wait for the readers of yesterday's tables, and make new readers queue: a

@@ -1,0 +1,150 @@
+"""The published tables as a BI tool sees them: a DuckDB 1.x driver opens the published file,
+and every mart keeps its column types, NOT NULL constraints and descriptions (on PostgreSQL too).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+from company import AS_OF, build_company
+
+from churnhouse.publish import publish, published_path
+from churnhouse.warehouse import Warehouse
+
+MARTS = {
+    "cancel_saves",
+    "churn_events",
+    "churn_monthly",
+    "churn_reasons",
+    "dim_customers",
+    "engagement_monthly",
+    "fct_customer_mrr_monthly",
+    "identity_unmatched",
+    "nps_monthly",
+}
+
+READER = textwrap.dedent(
+    """
+    import json, sys, duckdb
+    con = duckdb.connect(sys.argv[1], read_only=True)
+    print(json.dumps({
+        "version": duckdb.__version__,
+        "tables": con.execute(
+            "SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'analytics'"
+        ).fetchall(),
+        "columns": con.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, comment FROM duckdb_columns() "
+            "WHERE schema_name = 'analytics' ORDER BY table_name, column_index"
+        ).fetchall(),
+        "mrr_end": str(con.execute(
+            "SELECT sum(mrr_end) FROM analytics.churn_monthly WHERE segment = 'all'"
+        ).fetchone()[0]),
+    }))
+    """
+)
+
+
+def read_with(python: str, path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([python, "-c", READER, str(path)], capture_output=True, text=True)
+
+
+def audit_schema(url: str) -> tuple[dict, list]:
+    """Table comments and column definitions of the audit schema dbt built (the source)."""
+    with duckdb.connect(url, read_only=True) as con:
+        tables = dict(
+            con.execute(
+                "SELECT table_name, comment FROM duckdb_tables() "
+                "WHERE schema_name = 'analytics_audit'"
+            ).fetchall()
+        )
+        columns = con.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, comment FROM duckdb_columns() "
+            "WHERE schema_name = 'analytics_audit' ORDER BY table_name, column_index"
+        ).fetchall()
+    return tables, [list(column) for column in columns]
+
+
+def test_a_duckdb_1x_reader_opens_the_published_file_with_types_nullability_and_comments(
+    published_company, duckdb_1x_python
+):
+    path = published_path(Warehouse(published_company))
+    result = read_with(duckdb_1x_python, path)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["version"].startswith("1.")
+
+    audit_tables, audit_columns = audit_schema(published_company)
+    tables = dict(seen["tables"])
+    assert set(tables) == MARTS | {"_publication"}
+    assert all(tables[name] == audit_tables[name] and tables[name].strip() for name in MARTS)
+    assert tables["_publication"].startswith("What is published")
+
+    marts_columns = [c for c in seen["columns"] if c[0] in MARTS]
+    assert marts_columns == audit_columns  # same names, types, NOT NULLs and comments
+    assert [c[:2] for c in marts_columns if not c[4]] == []  # every column is described
+    not_null = [f"{c[0]}.{c[1]}" for c in marts_columns if not c[3]]
+    assert len(not_null) == 17
+    assert {"churn_monthly.month", "churn_events.customer_key"} <= set(not_null)
+    types = {f"{c[0]}.{c[1]}": c[2] for c in marts_columns}
+    assert types["churn_monthly.month"] == "DATE"
+    assert types["churn_monthly.mrr_end"] == "DECIMAL(38,2)"
+    assert types["churn_monthly.net_revenue_retention"] == "DOUBLE"
+
+    with duckdb.connect(published_company, read_only=True) as con:
+        (expected,) = con.execute(
+            "SELECT sum(mrr_end) FROM analytics_audit.churn_monthly WHERE segment = 'all'"
+        ).fetchone()
+    assert seen["mrr_end"] == str(expected)
+
+
+def test_the_storage_version_setting_decides_who_can_read_the_file(
+    published_company, duckdb_1x_python, tmp_path, monkeypatch
+):
+    """The default exists for the 1.x readers: DuckDB 2's own format is one they refuse."""
+    latest = tmp_path / "latest.duckdb"
+    monkeypatch.setenv("CHURN_PUBLISHED_PATH", str(latest))
+    monkeypatch.setenv("CHURN_DUCKDB_STORAGE_VERSION", "latest")
+    publish(Warehouse(published_company), "latest-format", AS_OF)
+    refused = read_with(duckdb_1x_python, latest)
+    assert refused.returncode != 0
+    assert "version" in refused.stderr
+
+    monkeypatch.setenv("CHURN_DUCKDB_STORAGE_VERSION", "1.2")
+    with pytest.raises(ValueError, match="CHURN_DUCKDB_STORAGE_VERSION='1.2'"):
+        publish(Warehouse(published_company), "bad-setting", AS_OF)
+
+
+@pytest.mark.postgres
+def test_postgres_published_tables_keep_not_nulls_and_comments(postgres_url):
+    import psycopg2
+
+    from churnhouse.transform import build
+
+    build_company().write(postgres_url)
+    build(postgres_url, AS_OF)
+    publish(Warehouse(postgres_url), "company-night", AS_OF)
+    with psycopg2.connect(postgres_url.replace("+psycopg2", "")) as con, con.cursor() as cur:
+        cur.execute(
+            "SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'analytics' AND c.relkind = 'r'"
+        )
+        tables = dict(cur.fetchall())
+        cur.execute(
+            "SELECT c.table_name, c.column_name, c.is_nullable, "
+            "col_description(format('%I.%I', c.table_schema, c.table_name)::regclass, "
+            "c.ordinal_position) FROM information_schema.columns c "
+            "WHERE c.table_schema = 'analytics'"
+        )
+        columns = cur.fetchall()
+    assert set(tables) == MARTS | {"_publication"}
+    assert all((comment or "").strip() for comment in tables.values())
+    assert [f"{t}.{c}" for t, c, _, comment in columns if not comment] == []
+    not_null = {f"{t}.{c}" for t, c, nullable, _ in columns if nullable == "NO" and t in MARTS}
+    assert len(not_null) == 17
+    assert "churn_monthly.month" in not_null
