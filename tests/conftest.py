@@ -129,3 +129,38 @@ def duckdb_1x_python(request) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return str(python)
+
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """The Debian chromium (installed by scripts/ensure-services.sh), headless, via Playwright.
+
+    Missing chromium skips with one line on a developer's machine and fails when CI is set.
+    """
+    import shutil
+
+    executable = os.environ.get("CHURN_CHROMIUM") or shutil.which("chromium")
+    if not executable:
+        message = "chromium is not installed (apt-get install chromium; make services does it)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (CI is set: a missing browser is a failure)")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -79,6 +79,26 @@ def _docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    from churnhouse.dashboard import dashboard_dir, serve, write_dashboard
+    from churnhouse.warehouse import open_warehouse
+
+    try:
+        index = write_dashboard(open_warehouse(args.warehouse), args.out and Path(args.out))
+    except FileNotFoundError as error:
+        folder = Path(args.out).resolve() if args.out else dashboard_dir()
+        if args.no_serve or not (folder / "index.html").exists():
+            print(f"churnhouse dashboard: {error}", file=sys.stderr)
+            return 2
+        index = folder / "index.html"
+        print(f"churnhouse dashboard: {error}; serving the last page written", file=sys.stderr)
+    if args.no_serve:
+        print(f"dashboard: {index}")
+        return 0
+    serve(index.parent, host=args.host, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="churnhouse", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
     documentation.add_argument("--out", default=None, help="folder (default CHURN_HOME/dbt_docs)")
     documentation.add_argument("--warehouse", default=None, help="default: CHURN_WAREHOUSE")
     documentation.set_defaults(func=_docs)
+
+    dashboard = commands.add_parser(
+        "dashboard", help="write the churn dashboard from the published tables and serve it"
+    )
+    dashboard.add_argument("--warehouse", default=None, help="default: CHURN_WAREHOUSE")
+    dashboard.add_argument("--out", default=None, help="folder (default CHURN_HOME/dashboard)")
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=8050, help="0 picks a free port")
+    dashboard.add_argument(
+        "--no-serve", action="store_true", help="only write index.html and print its path"
+    )
+    dashboard.set_defaults(func=_dashboard)
     return parser
 
 
