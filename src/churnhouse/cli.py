@@ -75,7 +75,8 @@ def _docs(args: argparse.Namespace) -> int:
     from churnhouse.transform import docs
 
     out = Path(args.out) if args.out else churn_home() / "dbt_docs"
-    print(f"dbt docs: {docs(args.warehouse or warehouse_url(), out)}")
+    page = docs(args.warehouse or warehouse_url(), out)
+    print(f"dbt docs (one file, opens offline): {page}")
     return 0
 
 
@@ -144,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.set_defaults(func=_query)
 
     documentation = commands.add_parser(
-        "docs", help="dbt docs generate: the marts, their columns and lineage as static HTML"
+        "docs", help="dbt docs as one static HTML file: the marts, their columns, types and lineage"
     )
     documentation.add_argument("--out", default=None, help="folder (default CHURN_HOME/dbt_docs)")
     documentation.add_argument("--warehouse", default=None, help="default: CHURN_WAREHOUSE")

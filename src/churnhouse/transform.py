@@ -154,17 +154,21 @@ def build(
 
 
 def docs(warehouse_url: str, out_dir: Path) -> Path:
-    """`dbt docs generate` against a built warehouse; the static site lands in `out_dir`.
+    """dbt's docs as one self-contained page, cataloged from the published marts.
 
-    Open `out_dir/index.html` (it reads manifest.json and catalog.json beside it).
+    `dbt docs generate --static` writes `out_dir/static_index.html` (manifest and
+    catalog inside, so it opens from `file://`); returns its path. On DuckDB the
+    catalog (column types) is read from a copy of the published file, which holds
+    the `analytics` schema the docs describe (the working file does not, once
+    marts are published); before the first publish, from the working file.
     """
     warehouse = open_warehouse(warehouse_url)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _dbt_session(warehouse):
-        args = ["docs", "generate", "--vars", f"{{marts_schema: {PUBLISHED_SCHEMA}}}"]
+    with warehouse.published_for_dbt() as published, _dbt_session(published):
+        args = ["docs", "generate", "--static", "--vars", f"{{marts_schema: {PUBLISHED_SCHEMA}}}"]
         _invoke("docs generate", args, out_dir, target_dir=out_dir)
-    return out_dir / "index.html"
+    return out_dir / "static_index.html"
 
 
 @contextmanager

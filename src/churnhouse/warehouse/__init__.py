@@ -118,6 +118,11 @@ class Warehouse(ABC):
     def read_published(self, sql: str) -> tuple[list[str], list[tuple]]:
         """Column names and rows of a read-only query on the published tables."""
 
+    @abstractmethod
+    def published_for_dbt(self) -> AbstractContextManager[Warehouse]:
+        """A warehouse on which dbt sees the published tables (`dbt docs`, MetricFlow),
+        named as dbt names the working one; it must not be written to."""
+
 
 PUBLICATION_TABLE = "_publication"
 

@@ -197,6 +197,22 @@ class DuckDBWarehouse(Warehouse):
         _fsync_folder(target.parent)
         return tables
 
+    @contextmanager
+    def published_for_dbt(self) -> Iterator[DuckDBWarehouse]:
+        """A throwaway copy of the published file named like the working file (dbt names the
+        database after the file), so dbt never holds the file BI tools read; before the first
+        publish, the working file itself."""
+        import shutil
+        import tempfile
+
+        if not self.published_path.exists():
+            yield self
+            return
+        with tempfile.TemporaryDirectory(prefix="churnhouse-published-") as folder:
+            copy = Path(folder) / self.path.name
+            shutil.copyfile(self.published_path, copy)
+            yield DuckDBWarehouse(str(copy))
+
     def read_published(self, sql: str) -> tuple[list[str], list[tuple]]:
         """The published file, read-only, external access off: the working file is never
         touched, so a query never waits for the night."""

@@ -155,6 +155,9 @@ class PostgresWarehouse(Warehouse):
     def exclusive(self):
         return nullcontext()  # PostgreSQL serialises its writers itself
 
+    def published_for_dbt(self):
+        return nullcontext(self)  # the published schema is in the same database
+
     def dbt_settings(self) -> dict[str, str]:
         return {"CHURN_DBT_TARGET": "postgres", **postgres_settings(self.url)}
 
