@@ -148,3 +148,55 @@ def test_postgres_published_tables_keep_not_nulls_and_comments(postgres_url):
     not_null = {f"{t}.{c}" for t, c, nullable, _ in columns if nullable == "NO" and t in MARTS}
     assert len(not_null) == 17
     assert "churn_monthly.month" in not_null
+
+
+@pytest.fixture(scope="module")
+def docs_page(published_company, tmp_path_factory):
+    """`churnhouse docs` on the published company: (the page's path, what it printed)."""
+    import contextlib
+    import io
+
+    from churnhouse.cli import main
+
+    out = tmp_path_factory.mktemp("docs")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["docs", "--warehouse", published_company, "--out", str(out)]) == 0
+    return out / "static_index.html", printed.getvalue()
+
+
+def test_churnhouse_docs_writes_one_page_cataloged_from_the_published_marts(docs_page):
+    page, printed = docs_page
+    assert f"dbt docs (one file, opens offline): {page}" in printed
+    catalog = json.loads(page.with_name("catalog.json").read_text())
+    cataloged = {
+        node["metadata"]["name"]: node
+        for node in catalog["nodes"].values()
+        if node["metadata"]["schema"] == "analytics"
+    }
+    assert set(cataloged) == MARTS
+    untyped = [
+        f"{name}.{column}"
+        for name, node in cataloged.items()
+        for column, spec in node["columns"].items()
+        if not spec["type"]
+    ]
+    assert untyped == []
+    assert cataloged["churn_monthly"]["columns"]["mrr_end"]["type"] == "DECIMAL(38,2)"
+
+
+def test_the_docs_page_opens_from_a_file_and_shows_column_types(docs_page, browser):
+    page_path, _ = docs_page
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(page_path.as_uri() + "#!/model/model.churnhouse.churn_monthly")
+        page.wait_for_selector("text=net_revenue_retention", timeout=15_000)
+        text = page.inner_text("body")
+        # The TYPE column comes from the published file's catalog (the YAML says "text").
+        assert "DECIMAL(38,2)" in text and "VARCHAR" in text
+        assert "Sum of b over new customers." in text
+        assert errors == []
+    finally:
+        page.close()
