@@ -100,6 +100,17 @@ def _dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics(args: argparse.Namespace) -> int:
+    from churnhouse.config import warehouse_url
+    from churnhouse.metrics import query_metrics
+
+    try:
+        return query_metrics(args.warehouse or warehouse_url(), args.mf_args)
+    except FileNotFoundError as error:
+        print(f"churnhouse metrics: {error}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="churnhouse", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -162,11 +173,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-serve", action="store_true", help="only write index.html and print its path"
     )
     dashboard.set_defaults(func=_dashboard)
+
+    metrics = commands.add_parser(
+        "metrics",
+        allow_abbrev=False,
+        help="query the metrics defined once in dbt (MetricFlow's `mf query` arguments)",
+        description="e.g. churnhouse metrics --metrics logo_churn_rate,net_revenue_retention "
+        "--group-by metric_time__month,churn_cut__segment (see `mf query --help`)",
+    )
+    metrics.add_argument("--warehouse", default=None, help="default: CHURN_WAREHOUSE")
+    metrics.add_argument("mf_args", nargs=argparse.REMAINDER, help="arguments of `mf query`")
+    metrics.set_defaults(func=_metrics)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "metrics":  # everything it does not know goes to `mf query`
+        args.mf_args = [*unknown, *args.mf_args]
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     return args.func(args)
 
 

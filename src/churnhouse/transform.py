@@ -172,6 +172,24 @@ def docs(warehouse_url: str, out_dir: Path) -> Path:
 
 
 @contextmanager
+def semantic_project(warehouse_url: str) -> Iterator[Path]:
+    """The dbt project parsed against the published tables, for MetricFlow (`mf`).
+
+    `dbt parse` writes `target/semantic_manifest.json` in the project (where `mf`
+    reads it); while the context is open, dbt's connection settings are in the
+    environment, pointing at the published tables (on DuckDB, a copy of the
+    published file). Yields the project folder.
+    """
+    project = dbt_project_dir()
+    warehouse = open_warehouse(warehouse_url)
+    with warehouse.published_for_dbt() as published, _dbt_session(published):
+        with tempfile.TemporaryDirectory(prefix="churnhouse-dbt-") as work_dir:
+            args = ["parse", "--vars", f"{{marts_schema: {PUBLISHED_SCHEMA}}}"]
+            _invoke("parse", args, Path(work_dir), target_dir=project / "target")
+        yield project
+
+
+@contextmanager
 def _dbt_session(warehouse: Warehouse) -> Iterator[None]:
     """One dbt use of the warehouse: this process's only one, its settings, the warehouse
     held against other writers, and whatever dbt keeps open released afterwards."""
