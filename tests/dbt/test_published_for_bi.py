@@ -85,7 +85,8 @@ def test_a_duckdb_1x_reader_opens_the_published_file_with_types_nullability_and_
     assert tables["_publication"].startswith("What is published")
 
     marts_columns = [c for c in seen["columns"] if c[0] in MARTS]
-    assert marts_columns == audit_columns  # same names, types, NOT NULLs and comments
+    # Same names, types, NOT NULLs and comments as dbt built them.
+    assert marts_columns == [c for c in audit_columns if c[0] in MARTS]
     assert [c[:2] for c in marts_columns if not c[4]] == []  # every column is described
     not_null = [f"{c[0]}.{c[1]}" for c in marts_columns if not c[3]]
     assert len(not_null) == 17
