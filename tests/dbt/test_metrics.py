@@ -8,10 +8,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from company import AS_OF, build_company
 
 from churnhouse.cli import main
-from churnhouse.publish import publish, published_path
+from churnhouse.publish import published_path
 from churnhouse.warehouse import Warehouse
 
 HEADLINE = (
@@ -108,20 +107,3 @@ def test_metrics_equal_the_published_marts_on_duckdb(published_company, tmp_path
     # The reporting months are the marts' months, and a churn month shows a real rate.
     assert set(queried) >= {month.isoformat() for month, *_ in marts_rows}
     assert any(row["logo_churn_rate"] for row in queried.values())
-
-
-@pytest.mark.postgres
-def test_metrics_equal_the_published_marts_on_postgres(postgres_url, tmp_path):
-    import psycopg2
-
-    from churnhouse.transform import build
-
-    build_company().write(postgres_url)
-    build(postgres_url, AS_OF)
-    publish(Warehouse(postgres_url), "company-night", AS_OF)
-    queried = metrics_by_month(postgres_url, tmp_path / "metrics.csv")
-    with psycopg2.connect(postgres_url.replace("+psycopg2", "")) as con, con.cursor() as cur:
-        cur.execute("SET search_path = analytics")
-        cur.execute(MARTS_SQL)
-        marts_rows = cur.fetchall()
-    assert_equal_to_marts(queried, marts_rows)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from company import AS_OF, build_company
+from company import AS_OF
 
 from churnhouse.publish import publish, published_path
 from churnhouse.warehouse import Warehouse
@@ -118,37 +118,6 @@ def test_the_storage_version_setting_decides_who_can_read_the_file(
     monkeypatch.setenv("CHURN_DUCKDB_STORAGE_VERSION", "1.2")
     with pytest.raises(ValueError, match="CHURN_DUCKDB_STORAGE_VERSION='1.2'"):
         publish(Warehouse(published_company), "bad-setting", AS_OF)
-
-
-@pytest.mark.postgres
-def test_postgres_published_tables_keep_not_nulls_and_comments(postgres_url):
-    import psycopg2
-
-    from churnhouse.transform import build
-
-    build_company().write(postgres_url)
-    build(postgres_url, AS_OF)
-    publish(Warehouse(postgres_url), "company-night", AS_OF)
-    with psycopg2.connect(postgres_url.replace("+psycopg2", "")) as con, con.cursor() as cur:
-        cur.execute(
-            "SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'analytics' AND c.relkind = 'r'"
-        )
-        tables = dict(cur.fetchall())
-        cur.execute(
-            "SELECT c.table_name, c.column_name, c.is_nullable, "
-            "col_description(format('%I.%I', c.table_schema, c.table_name)::regclass, "
-            "c.ordinal_position) FROM information_schema.columns c "
-            "WHERE c.table_schema = 'analytics'"
-        )
-        columns = cur.fetchall()
-    assert set(tables) == MARTS | {"_publication", "metricflow_time_spine"}
-    assert all((comment or "").strip() for comment in tables.values())
-    assert [f"{t}.{c}" for t, c, _, comment in columns if not comment] == []
-    not_null = {f"{t}.{c}" for t, c, nullable, _ in columns if nullable == "NO" and t in MARTS}
-    assert len(not_null) == 17
-    assert "churn_monthly.month" in not_null
 
 
 @pytest.fixture(scope="module")
