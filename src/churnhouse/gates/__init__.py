@@ -49,7 +49,7 @@ def run_raw_gate(
 ) -> list[Outcome]:
     """Validate the night's batch of the sources; raise GateFailed listing every failure."""
     sources = (sources,) if isinstance(sources, str) else tuple(sources)
-    validator = Validator()
+    validator = Validator(run.run_id)
     facts = _sane_window(run)
     outcomes = []
     for suite in suites("raw", sources):
@@ -62,6 +62,7 @@ def run_raw_gate(
         volume = volume_outcome(validator, warehouse, suite, run)
         if volume is not None:
             outcomes.append(volume)
+    validator.finish()
     record_outcomes(warehouse, run, "raw", outcomes)
     raise_on_failure(f"raw gate for {', '.join(sources)}", outcomes)
     return outcomes
@@ -71,7 +72,7 @@ def run_marts_gate(
     warehouse: Warehouse, run: RunWindow, schema: str = AUDIT_SCHEMA
 ) -> list[Outcome]:
     """Validate the night's marts in the audit schema before they are published."""
-    validator = Validator()
+    validator = Validator(run.run_id)
     facts = {**_sane_window(run), "person_names": person_names(warehouse)}
     outcomes = []
     for suite in suites("marts"):
@@ -80,6 +81,7 @@ def run_marts_gate(
         )
         expectations = suite.expectations(validator.gx, facts)
         outcomes.append(validator.query(warehouse, suite.name, sql, [], expectations, suite.table))
+    validator.finish()
     record_outcomes(warehouse, run, "marts", outcomes)
     raise_on_failure("marts gate", outcomes)
     return outcomes
