@@ -14,19 +14,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from churnhouse.publish import published_path
-from churnhouse.warehouse import Warehouse
+from churnhouse.warehouse import open_warehouse
 
 
 def query_metrics(warehouse_url: str, mf_args: list[str]) -> int:
     """Run `mf query MF_ARGS` on the published tables; returns mf's exit code."""
     from churnhouse.transform import semantic_project
 
-    warehouse = Warehouse(warehouse_url)
-    if warehouse.kind == "duckdb" and not published_path(warehouse).exists():
-        raise FileNotFoundError(
-            f"nothing published yet: {published_path(warehouse)} does not exist (run a night first)"
-        )
+    open_warehouse(warehouse_url).read_published("SELECT 1")  # raises if nothing is published
     with semantic_project(warehouse_url) as project:
         env = dict(os.environ, DBT_PROFILES_DIR=str(project), DBT_PROJECT_DIR=str(project))
         command = [str(Path(sys.executable).with_name("mf")), "query", *mf_args]

@@ -25,10 +25,10 @@ def published_company(tmp_path_factory) -> str:
     night does it; returns the working file's path (the published file is beside it)."""
     from churnhouse.publish import publish
     from churnhouse.transform import build
-    from churnhouse.warehouse import Warehouse
+    from churnhouse.warehouse import open_warehouse
 
     url = str(Path(tmp_path_factory.mktemp("published")) / "warehouse.duckdb")
     build_company().write(url)
     build(url, AS_OF)
-    publish(Warehouse(url), "company-night", AS_OF)
+    publish(open_warehouse(url), "company-night", AS_OF)
     return url

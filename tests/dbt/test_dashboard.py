@@ -15,12 +15,11 @@ import duckdb
 import pytest
 
 from churnhouse.dashboard import write_dashboard
-from churnhouse.publish import published_path
-from churnhouse.warehouse import Warehouse
+from churnhouse.warehouse import open_warehouse
 
 
 def published_sql(url: str, sql: str, params=None) -> list[tuple]:
-    with duckdb.connect(str(published_path(Warehouse(url))), read_only=True) as con:
+    with duckdb.connect(str(open_warehouse(url).published_path), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
 
 
@@ -59,7 +58,7 @@ def dataset(chart: dict, label: str) -> list:
 
 
 def test_the_dashboard_renders_the_published_numbers_offline(published_company, browser, tmp_path):
-    index = write_dashboard(Warehouse(published_company), tmp_path / "dashboard")
+    index = write_dashboard(open_warehouse(published_company), tmp_path / "dashboard")
     page, errors, requests, seconds = open_page(browser, index, tmp_path / "dashboard.png")
     try:
         assert errors == []
@@ -167,10 +166,10 @@ def test_the_at_risk_driver_cohort_and_loyalty_pages_draw_their_tables(
     published_company, browser, tmp_path, monkeypatch
 ):
     copy = tmp_path / "published.duckdb"
-    shutil.copy(published_path(Warehouse(published_company)), copy)
+    shutil.copy(open_warehouse(published_company).published_path, copy)
     add_issue_11_tables(copy)
     monkeypatch.setenv("CHURN_PUBLISHED_PATH", str(copy))
-    index = write_dashboard(Warehouse(published_company), tmp_path / "dashboard")
+    index = write_dashboard(open_warehouse(published_company), tmp_path / "dashboard")
     page, errors, _, _ = open_page(browser, index)
     try:
         assert page.query_selector(".not-published") is None

@@ -10,8 +10,7 @@ import duckdb
 import pytest
 
 from churnhouse.cli import main
-from churnhouse.publish import published_path
-from churnhouse.warehouse import Warehouse
+from churnhouse.warehouse import open_warehouse
 
 HEADLINE = (
     "logo_churn_rate",
@@ -99,7 +98,7 @@ def assert_equal_to_marts(queried: dict, marts_rows: list[tuple]) -> None:
 
 def test_metrics_equal_the_published_marts_on_duckdb(published_company, tmp_path):
     queried = metrics_by_month(published_company, tmp_path / "metrics.csv")
-    path = published_path(Warehouse(published_company))
+    path = open_warehouse(published_company).published_path
     with duckdb.connect(str(path), read_only=True) as con:
         con.execute("SET search_path = 'analytics'")
         marts_rows = con.execute(MARTS_SQL).fetchall()

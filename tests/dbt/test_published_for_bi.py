@@ -13,8 +13,8 @@ import duckdb
 import pytest
 from company import AS_OF
 
-from churnhouse.publish import publish, published_path
-from churnhouse.warehouse import Warehouse
+from churnhouse.publish import publish
+from churnhouse.warehouse import open_warehouse
 
 MARTS = {
     "cancel_saves",
@@ -72,7 +72,7 @@ def audit_schema(url: str) -> tuple[dict, list]:
 def test_a_duckdb_1x_reader_opens_the_published_file_with_types_nullability_and_comments(
     published_company, duckdb_1x_python
 ):
-    path = published_path(Warehouse(published_company))
+    path = open_warehouse(published_company).published_path
     result = read_with(duckdb_1x_python, path)
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
@@ -110,14 +110,14 @@ def test_the_storage_version_setting_decides_who_can_read_the_file(
     latest = tmp_path / "latest.duckdb"
     monkeypatch.setenv("CHURN_PUBLISHED_PATH", str(latest))
     monkeypatch.setenv("CHURN_DUCKDB_STORAGE_VERSION", "latest")
-    publish(Warehouse(published_company), "latest-format", AS_OF)
+    publish(open_warehouse(published_company), "latest-format", AS_OF)
     refused = read_with(duckdb_1x_python, latest)
     assert refused.returncode != 0
     assert "version" in refused.stderr
 
     monkeypatch.setenv("CHURN_DUCKDB_STORAGE_VERSION", "1.2")
     with pytest.raises(ValueError, match="CHURN_DUCKDB_STORAGE_VERSION='1.2'"):
-        publish(Warehouse(published_company), "bad-setting", AS_OF)
+        publish(open_warehouse(published_company), "bad-setting", AS_OF)
 
 
 @pytest.fixture(scope="module")

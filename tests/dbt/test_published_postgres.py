@@ -10,7 +10,7 @@ from test_published_for_bi import MARTS
 
 from churnhouse.dashboard.data import collect
 from churnhouse.publish import publish
-from churnhouse.warehouse import Warehouse
+from churnhouse.warehouse import open_warehouse
 
 pytestmark = pytest.mark.postgres
 
@@ -54,7 +54,7 @@ def test_postgres_published_layer_for_bi_metrics_and_dashboard(
 
     build_company().write(postgres_url)
     build(postgres_url, AS_OF)
-    publish(Warehouse(postgres_url), "company-night", AS_OF)
+    publish(open_warehouse(postgres_url), "company-night", AS_OF)
 
     # BI tools: NOT NULLs and descriptions survive the schema swap.
     tables, columns = published_columns(postgres_url)
@@ -69,6 +69,6 @@ def test_postgres_published_layer_for_bi_metrics_and_dashboard(
     test_metrics.assert_equal_to_marts(queried, marts_rows(postgres_url))
 
     # Dashboard: the same data as from the DuckDB published file of the same company.
-    on_postgres = collect(Warehouse(postgres_url))
+    on_postgres = collect(open_warehouse(postgres_url))
     assert on_postgres["publication"]["run_id"] == "company-night"
-    assert without_run(on_postgres) == without_run(collect(Warehouse(published_company)))
+    assert without_run(on_postgres) == without_run(collect(open_warehouse(published_company)))

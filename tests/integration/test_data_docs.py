@@ -10,15 +10,16 @@ from urllib.parse import quote
 import pytest
 from test_marts_gate import build
 
-from churnhouse.load import RunInfo, ensure_raw_tables
+from churnhouse.contracts import RunWindow
+from churnhouse.gates import data_docs_dir, run_marts_gate, run_raw_gate
+from churnhouse.load import ensure_raw_tables
 from churnhouse.sources.billing.extract import CHARGES, CUSTOMERS, FX_RATES, INVOICES, SUBSCRIPTIONS
 from churnhouse.sources.crm import CRM_TABLES
-from churnhouse.validation import data_docs_dir, run_marts_gate, run_raw_gate
-from churnhouse.warehouse import Warehouse
+from churnhouse.warehouse import open_warehouse
 
 NIGHTS = [
-    RunInfo("scheduled__2024-03-30T02:00:00+00:00", datetime(2024, 3, 30), datetime(2024, 3, 31)),
-    RunInfo("scheduled__2024-03-31T02:00:00+00:00", datetime(2024, 3, 31), datetime(2024, 4, 1)),
+    RunWindow("scheduled__2024-03-30T02:00:00+00:00", datetime(2024, 3, 30), datetime(2024, 3, 31)),
+    RunWindow("scheduled__2024-03-31T02:00:00+00:00", datetime(2024, 3, 31), datetime(2024, 4, 1)),
 ]
 
 
@@ -28,7 +29,7 @@ def data_docs(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CHURN_HOME", str(home))
-        warehouse = Warehouse(str(home / "w.duckdb"))
+        warehouse = open_warehouse(str(home / "w.duckdb"))
         with warehouse.transaction() as tx:
             ensure_raw_tables(
                 tx, [*CRM_TABLES.values(), CUSTOMERS, SUBSCRIPTIONS, INVOICES, CHARGES, FX_RATES]
