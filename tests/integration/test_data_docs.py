@@ -13,8 +13,7 @@ from test_marts_gate import build
 from churnhouse.contracts import RunWindow
 from churnhouse.gates import data_docs_dir, run_marts_gate, run_raw_gate
 from churnhouse.load import ensure_raw_tables
-from churnhouse.sources.billing.extract import CHARGES, CUSTOMERS, FX_RATES, INVOICES, SUBSCRIPTIONS
-from churnhouse.sources.crm import CRM_TABLES
+from churnhouse.sources import all_raw_tables
 from churnhouse.warehouse import open_warehouse
 
 NIGHTS = [
@@ -31,10 +30,10 @@ def data_docs(tmp_path_factory):
         patch.setenv("CHURN_HOME", str(home))
         warehouse = open_warehouse(str(home / "w.duckdb"))
         with warehouse.transaction() as tx:
-            ensure_raw_tables(
-                tx, [*CRM_TABLES.values(), CUSTOMERS, SUBSCRIPTIONS, INVOICES, CHARGES, FX_RATES]
-            )
+            ensure_raw_tables(tx, [t for tables in all_raw_tables().values() for t in tables])
             tx.execute("CREATE SCHEMA analytics_audit")
+            tx.execute("CREATE SCHEMA seeds")
+            tx.execute("CREATE TABLE seeds.zero_decimal_currencies AS SELECT 'jpy' AS currency")
         build(warehouse)
         for night in NIGHTS:
             run_raw_gate(warehouse, "crm", night)
@@ -45,7 +44,7 @@ def data_docs(tmp_path_factory):
 def test_the_index_lists_every_raw_and_marts_validation_by_run_id(data_docs):
     index = (data_docs / "index.html").read_text()
     for night in NIGHTS:
-        for suite in ("raw_crm_accounts", "marts_churn_monthly", "marts_no_personal_data"):
+        for suite in ("raw_crm_accounts", "marts_mrr_reconciliation", "marts_no_personal_data"):
             page = next((data_docs / "validations" / suite / night.run_id).rglob("*.html"))
             assert quote(str(page.relative_to(data_docs))) in index, (suite, night.run_id)
     assert "__none__" not in index
@@ -53,7 +52,7 @@ def test_the_index_lists_every_raw_and_marts_validation_by_run_id(data_docs):
 
 def test_no_page_loads_anything_from_the_network(data_docs):
     pages = list(data_docs.rglob("*.html"))
-    assert len(pages) >= 1 + 2 * 5  # the index and each night's five validations
+    assert len(pages) >= 1 + 2 * 3  # the index and each night's three validations
     # What a page loads (scripts, stylesheets, images, CSS urls) is local; links may point out.
     fetched = re.compile(r"""(?:src=|url\(|rel="stylesheet" href=)["']?https?://""")
     online = [p.name for p in pages if fetched.search(p.read_text())]
@@ -81,7 +80,7 @@ def test_the_index_opens_offline_styled_with_its_results_table(data_docs, browse
         assert page.evaluate(collapse) == "collapse"
         rows = page.inner_text(".bootstrap-table")
         assert NIGHTS[0].run_id in rows and NIGHTS[1].run_id in rows
-        assert "raw_crm_accounts" in rows and "marts_churn_monthly" in rows
+        assert "raw_crm_accounts" in rows and "marts_no_personal_data" in rows
         assert requests == [] and errors == []
     finally:
         page.close()
