@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start the local PostgreSQL and MariaDB when they are installed but not running.
+# Start the local PostgreSQL and MariaDB when they are installed but not running, and
+# install Debian's chromium (the dashboard's browser test) when it is missing.
 # Never fails: the tests themselves skip (or fail when CI is set) if a server is missing.
 set -u
 
@@ -15,6 +16,17 @@ if command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; then
     echo "starting MariaDB"
     start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd 2>/dev/null || true
     sleep 3
+  fi
+fi
+# The dashboard test drives this browser headless (Playwright with executable_path;
+# Playwright's own browser download cannot work offline).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+    && [ "$(id -u)" = 0 ]; then
+  echo "installing chromium (dashboard browser test)"
+  log="$(mktemp)"
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq chromium; } >"$log" 2>&1; then
+    echo "could not install chromium (see $log); the dashboard test will skip, or fail under CI"
   fi
 fi
 exit 0

@@ -91,3 +91,76 @@ def mariadb_url() -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         admin.close()
+
+
+DUCKDB_1X = "1.5.6"
+
+
+@pytest.fixture(scope="session")
+def duckdb_1x_python(request) -> str:
+    """A Python with DuckDB 1.x (what BI tools' drivers read), in its own virtualenv.
+
+    Built once from the package registry into pytest's cache folder and reused. Without
+    the registry it skips (fails when CI is set).
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    venv = Path(request.config.cache.mkdir(f"duckdb-{DUCKDB_1X}-venv"))
+    python = venv / "bin" / "python"
+    probe = [str(python), "-c", "import duckdb; print(duckdb.__version__)"]
+    if (
+        python.exists()
+        and subprocess.run(probe, capture_output=True, text=True).stdout.strip() == DUCKDB_1X
+    ):
+        return str(python)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    uv = Path(sys.executable).with_name("uv")
+    install = (
+        [str(uv), "pip", "install", "--quiet", "--python", str(python)]
+        if uv.exists()
+        else [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    )
+    done = subprocess.run([*install, f"duckdb=={DUCKDB_1X}"], capture_output=True, text=True)
+    if done.returncode != 0:
+        message = f"cannot install duckdb=={DUCKDB_1X} into {venv}: {done.stderr.strip()[-300:]}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return str(python)
+
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """The Debian chromium (installed by scripts/ensure-services.sh), headless, via Playwright.
+
+    Missing chromium skips with one line on a developer's machine and fails when CI is set.
+    """
+    import shutil
+
+    executable = os.environ.get("CHURN_CHROMIUM") or shutil.which("chromium")
+    if not executable:
+        message = "chromium is not installed (apt-get install chromium; make services does it)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (CI is set: a missing browser is a failure)")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()

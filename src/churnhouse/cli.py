@@ -194,8 +194,40 @@ def _docs(args: argparse.Namespace) -> int:
     from churnhouse.transform import docs
 
     out = Path(args.out) if args.out else churn_home() / "dbt_docs"
-    print(f"dbt docs: {docs(args.warehouse or warehouse_url(), out)}")
+    page = docs(args.warehouse or warehouse_url(), out)
+    print(f"dbt docs (one file, opens offline): {page}")
     return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from churnhouse.dashboard import dashboard_dir, serve, write_dashboard
+    from churnhouse.warehouse import open_warehouse
+
+    try:
+        index = write_dashboard(open_warehouse(args.warehouse), args.out and Path(args.out))
+    except FileNotFoundError as error:
+        folder = Path(args.out).resolve() if args.out else dashboard_dir()
+        if args.no_serve or not (folder / "index.html").exists():
+            print(f"churnhouse dashboard: {error}", file=sys.stderr)
+            return 2
+        index = folder / "index.html"
+        print(f"churnhouse dashboard: {error}; serving the last page written", file=sys.stderr)
+    if args.no_serve:
+        print(f"dashboard: {index}")
+        return 0
+    serve(index.parent, host=args.host, port=args.port)
+    return 0
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    from churnhouse.config import warehouse_url
+    from churnhouse.metrics import query_metrics
+
+    try:
+        return query_metrics(args.warehouse or warehouse_url(), args.mf_args)
+    except FileNotFoundError as error:
+        print(f"churnhouse metrics: {error}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -265,11 +297,34 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.set_defaults(func=_alerts)
 
     documentation = commands.add_parser(
-        "docs", help="dbt docs generate: the marts, their columns and lineage as static HTML"
+        "docs", help="dbt docs as one static HTML file: the marts, their columns, types and lineage"
     )
     documentation.add_argument("--out", default=None, help="folder (default CHURN_HOME/dbt_docs)")
     documentation.add_argument("--warehouse", default=None, help="default: CHURN_WAREHOUSE")
     documentation.set_defaults(func=_docs)
+
+    dashboard = commands.add_parser(
+        "dashboard", help="write the churn dashboard from the published tables and serve it"
+    )
+    dashboard.add_argument("--warehouse", default=None, help="default: CHURN_WAREHOUSE")
+    dashboard.add_argument("--out", default=None, help="folder (default CHURN_HOME/dashboard)")
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=8050, help="0 picks a free port")
+    dashboard.add_argument(
+        "--no-serve", action="store_true", help="only write index.html and print its path"
+    )
+    dashboard.set_defaults(func=_dashboard)
+
+    metrics = commands.add_parser(
+        "metrics",
+        allow_abbrev=False,
+        help="query the metrics defined once in dbt (MetricFlow's `mf query` arguments)",
+        description="e.g. churnhouse metrics --metrics logo_churn_rate,net_revenue_retention "
+        "--group-by metric_time__month,churn_cut__segment (see `mf query --help`)",
+    )
+    metrics.add_argument("--warehouse", default=None, help="default: CHURN_WAREHOUSE")
+    metrics.add_argument("mf_args", nargs=argparse.REMAINDER, help="arguments of `mf query`")
+    metrics.set_defaults(func=_metrics)
     return parser
 
 
@@ -282,7 +337,12 @@ def _night_arguments(command: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "metrics":  # everything it does not know goes to `mf query`
+        args.mf_args = [*unknown, *args.mf_args]
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return args.func(args)
     except KeyboardInterrupt:

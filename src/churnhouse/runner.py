@@ -8,16 +8,61 @@ Airflow home under `CHURN_HOME`.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from churnhouse.config import churn_home, dags_dir, project_dir
 
 DAG_ID = "churn_nightly"
-_PROGRESS_MARKERS = ("rows loaded", "churnhouse", "ERROR", "Error", "Failed", "failed")
+_PROGRESS_MARKERS = ("ERROR", "Error", "Failed", "failed")
+_TASK_EDGE = re.compile(
+    r"^(?P<at>\S+) .*\[DAG TEST\] (?P<edge>starting|end task) task_id=(?P<task>\w+)"
+)
+_GATE_LINE = re.compile(r"gate.*: (?P<checks>\d+) checks, (?P<outcome>\w+)")
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT")
+
+
+class TaskProgress:
+    """Turns `airflow dags test` output into one line per task: what it did, with counts, and
+    its seconds. The tasks print their results as plain lines (Airflow's own lines start
+    with a timestamp); a gate's suites are summed into one line."""
+
+    def __init__(self) -> None:
+        self.task: str | None = None
+        self.started: datetime | None = None
+        self.results: list[str] = []
+
+    def feed(self, line: str) -> str | None:
+        """The line to show for this line of output, if any."""
+        if edge := _TASK_EDGE.match(line):
+            at = datetime.fromisoformat(edge["at"])
+            if edge["edge"] == "starting":
+                self.task, self.started, self.results = edge["task"], at, []
+                return None
+            seconds = (at - self.started).total_seconds() if self.started else 0.0
+            summary = self._summary()
+            self.task, self.started = None, None
+            return f"{edge['task']:<16} {seconds:6.1f}s  {summary}"
+        if any(marker in line for marker in _PROGRESS_MARKERS) and "[info" not in line:
+            return line.rstrip()[:300]
+        if self.task and line.strip() and not _LOG_LINE.match(line):
+            self.results.append(line.strip())
+        return None
+
+    def _summary(self) -> str:
+        # Library noise (progress bars, bracketed log records) is not a task's result.
+        shown = [line for line in self.results if not line.startswith(("[", "Calculating"))]
+        gates = [_GATE_LINE.search(line) for line in shown]
+        if gates and all(gates):
+            failed = sum(gate["outcome"] != "ok" for gate in gates)
+            checks = sum(int(gate["checks"]) for gate in gates)
+            verdict = "all passed" if not failed else f"{failed} FAILED"
+            return f"{len(gates)} suites, {checks} checks, {verdict}"
+        return "; ".join(line.removeprefix("dbt ") for line in shown)[:400] or "done"
 
 
 def dags_folder() -> Path:
@@ -60,10 +105,11 @@ def _airflow(args: list[str], env: dict[str, str], log_file: Path) -> int:
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         assert process.stdout is not None
+        progress = TaskProgress()
         for line in process.stdout:
             log.write(line)
-            if any(marker in line for marker in _PROGRESS_MARKERS) and "[info" not in line:
-                print("  " + line.rstrip()[:300], flush=True)
+            if shown := progress.feed(line):
+                print("  " + shown, flush=True)
         return process.wait()
 
 
@@ -72,9 +118,16 @@ def ensure_airflow_db(env: dict[str, str], log_file: Path) -> None:
     stamp = Path(env["AIRFLOW_HOME"]) / ".migrated"
     if stamp.exists():
         return
+    print(
+        f"first run in {env['AIRFLOW_HOME']}: creating Airflow's metadata database "
+        "(airflow db migrate, about 30 s, once)",
+        flush=True,
+    )
+    started = time.monotonic()
     if _airflow(["db", "migrate"], env, log_file) != 0:
         raise RuntimeError(f"airflow db migrate failed; see {log_file}")
     stamp.touch()
+    print(f"Airflow database ready in {time.monotonic() - started:.1f}s", flush=True)
 
 
 def run_day(day: date, extra_env: dict[str, str] | None = None) -> int:

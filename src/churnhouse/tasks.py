@@ -80,14 +80,20 @@ def validate_marts() -> dict:
 
 
 def publish_marts() -> dict:
-    """Publish every audited mart at once."""
+    """Publish every audited mart at once, then draw the dashboard from them."""
+    from churnhouse.dashboard import write_after_publish
     from churnhouse.publish import publish
     from churnhouse.warehouse import open_warehouse
 
     run = current_run()
     with permanent_errors_fail_fast():
         publication = publish(open_warehouse(), run.run_id, run.interval_end)
-    return {"tables": list(publication.tables), "run_id": publication.run_id}
+    dashboard = write_after_publish(open_warehouse())
+    return {
+        "tables": list(publication.tables),
+        "run_id": publication.run_id,
+        "dashboard": str(dashboard) if dashboard else None,
+    }
 
 
 def check_alerts_config() -> dict:

@@ -154,17 +154,39 @@ def build(
 
 
 def docs(warehouse_url: str, out_dir: Path) -> Path:
-    """`dbt docs generate` against a built warehouse; the static site lands in `out_dir`.
+    """dbt's docs as one self-contained page, cataloged from the published marts.
 
-    Open `out_dir/index.html` (it reads manifest.json and catalog.json beside it).
+    `dbt docs generate --static` writes `out_dir/static_index.html` (manifest and
+    catalog inside, so it opens from `file://`); returns its path. On DuckDB the
+    catalog (column types) is read from a copy of the published file, which holds
+    the `analytics` schema the docs describe (the working file does not, once
+    marts are published); before the first publish, from the working file.
     """
     warehouse = open_warehouse(warehouse_url)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _dbt_session(warehouse):
-        args = ["docs", "generate", "--vars", f"{{marts_schema: {PUBLISHED_SCHEMA}}}"]
+    with warehouse.published_for_dbt() as published, _dbt_session(published):
+        args = ["docs", "generate", "--static", "--vars", f"{{marts_schema: {PUBLISHED_SCHEMA}}}"]
         _invoke("docs generate", args, out_dir, target_dir=out_dir)
-    return out_dir / "index.html"
+    return out_dir / "static_index.html"
+
+
+@contextmanager
+def semantic_project(warehouse_url: str) -> Iterator[Path]:
+    """The dbt project parsed against the published tables, for MetricFlow (`mf`).
+
+    `dbt parse` writes `target/semantic_manifest.json` in the project (where `mf`
+    reads it); while the context is open, dbt's connection settings are in the
+    environment, pointing at the published tables (on DuckDB, a copy of the
+    published file). Yields the project folder.
+    """
+    project = dbt_project_dir()
+    warehouse = open_warehouse(warehouse_url)
+    with warehouse.published_for_dbt() as published, _dbt_session(published):
+        with tempfile.TemporaryDirectory(prefix="churnhouse-dbt-") as work_dir:
+            args = ["parse", "--vars", f"{{marts_schema: {PUBLISHED_SCHEMA}}}"]
+            _invoke("parse", args, Path(work_dir), target_dir=project / "target")
+        yield project
 
 
 @contextmanager

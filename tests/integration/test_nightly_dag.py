@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -178,9 +179,19 @@ def test_the_simulated_company_quarantines_the_injected_mess_and_publishes_the_t
     from churnhouse.devkit import demo
 
     warehouse = str(tmp_path / "warehouse.duckdb")
-    run_night(SIMULATED_LAST_DAY, warehouse, simulated, tmp_path / "home", airflow_home)
-    assert quarantine_counts(warehouse) == truth_bad_input(simulated)
     capsys.readouterr()
+    run_night(SIMULATED_LAST_DAY, warehouse, simulated, tmp_path / "home", airflow_home)
+    progress = capsys.readouterr().out
+    # `churnhouse run` shows one line per task, with counts and seconds.
+    tasks = [line.split()[0] for line in progress.splitlines() if line.startswith("  ")]
+    extracts = sorted(f"extract_{source}" for source in source_names())
+    assert sorted(tasks[: len(extracts)]) == extracts, progress
+    assert tasks[len(extracts) :] == ["validate_raw", "build_marts", "validate_marts", "publish"]
+    assert re.search(r"validate_raw +\d+\.\ds  6 suites, \d+ checks, all passed", progress)
+    assert re.search(r"build_marts .*build: .*\d+ models, \d+ tests", progress)
+    dashboard = tmp_path / "home" / "dashboard" / "index.html"
+    assert f"dashboard written: {dashboard}" in progress and dashboard.exists()
+    assert quarantine_counts(warehouse) == truth_bad_input(simulated)
     demo.print_night(warehouse, simulated)  # what `make demo` prints after its night
     printed = capsys.readouterr().out
     assert "raw    11/11 suites passed" in printed and "marts  2/2 suites passed" in printed

@@ -156,6 +156,7 @@ def print_night(warehouse_url: str, bundle: Path) -> None:
 
 
 def main() -> int:
+    from churnhouse.dashboard import dashboard_dir
     from churnhouse.devkit.simulator import bundle_as_of
     from churnhouse.runner import run_day
 
@@ -171,6 +172,9 @@ def main() -> int:
     print_night(warehouse, bundle)
     print_alerts_dry_run(warehouse)
     print(f"\ndemo finished in {time.monotonic() - started:.0f}s; warehouse: {warehouse}")
+    index = dashboard_dir() / "index.html"
+    if index.exists():
+        print(f"dashboard: {index}  (or `churnhouse dashboard` serves it on 127.0.0.1:8050)")
     return 0
 
 

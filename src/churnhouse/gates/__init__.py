@@ -51,7 +51,7 @@ def run_raw_gate(
 ) -> list[Outcome]:
     """Validate the night's batch of the sources; raise GateFailed listing every failure."""
     sources = (sources,) if isinstance(sources, str) else tuple(sources)
-    validator = Validator()
+    validator = Validator(run.run_id)
     facts = _sane_window(run)
     outcomes, rejected = [], []
     for suite in suites("raw", sources):
@@ -68,6 +68,8 @@ def run_raw_gate(
         if volume is not None:
             outcomes.append(volume)
     outcomes.extend(quarantine_outcomes(validator, warehouse, sources, run))
+
+    validator.finish()
     record_outcomes(warehouse, run, "raw", outcomes)
     if rejected:
         held = hold_rejected_rows(warehouse, run, rejected)
@@ -80,7 +82,7 @@ def run_marts_gate(
     warehouse: Warehouse, run: RunWindow, schema: str = AUDIT_SCHEMA
 ) -> list[Outcome]:
     """Validate the night's marts in the audit schema before they are published."""
-    validator = Validator()
+    validator = Validator(run.run_id)
     facts = {**_sane_window(run), "person_names": person_names(warehouse)}
     outcomes = []
     for suite in suites("marts"):
@@ -89,6 +91,7 @@ def run_marts_gate(
         )
         expectations = suite.expectations(validator.gx, facts)
         outcomes.append(validator.query(warehouse, suite.name, sql, [], expectations, suite.table))
+    validator.finish()
     record_outcomes(warehouse, run, "marts", outcomes)
     raise_on_failure("marts gate", outcomes)
     return outcomes

@@ -6,13 +6,11 @@ cannot validate the engine in SQL (DuckDB), GE's SQL data source otherwise.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from churnhouse.config import churn_home
 from churnhouse.errors import PermanentError
+from churnhouse.gates.data_docs import SITE_NAME, data_docs_dir, gx_context, make_offline, now
 from churnhouse.warehouse import Warehouse, checked_identifier
 
 _SAFE_PARAMETER = re.compile(r"^[A-Za-z0-9_:.+\-]{1,250}$")
@@ -44,33 +42,18 @@ class Outcome:
     failures: list[Failure] = field(default_factory=list)
 
 
-def data_docs_dir() -> Path:
-    """Where the Data Docs HTML lands (open index.html)."""
-    return churn_home() / "data_docs"
-
-
 class Validator:
-    """One GE context for a whole gate: suites are validated one after another."""
+    """One GE context for a whole gate: suites are validated one after another, each
+    validation named `run_name` (the Airflow run id) in the Data Docs."""
 
-    def __init__(self) -> None:
-        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-        import great_expectations as gx
+    def __init__(self, run_name: str) -> None:
+        self.run_name = run_name
+        self.started = now()
+        self.gx, self.context = gx_context()
 
-        self.gx = gx
-        self.context = gx.get_context(mode="ephemeral")
-        docs = data_docs_dir()
-        docs.mkdir(parents=True, exist_ok=True)
-        self.context.add_data_docs_site(
-            "churnhouse",
-            {
-                "class_name": "SiteBuilder",
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(docs),
-                },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
+    def finish(self) -> None:
+        """Point the Data Docs pages this gate wrote at the vendored assets (offline)."""
+        make_offline(data_docs_dir(), since=self.started)
 
     def frame(self, name: str, frame, expectations: list, table: str) -> Outcome:
         """Validate a pandas DataFrame."""
@@ -102,6 +85,8 @@ class Validator:
         return self._run(name, table, expectations, definition, None)
 
     def _run(self, name, table, expectations, definition, batch_parameters) -> Outcome:
+        from great_expectations.core.run_identifier import RunIdentifier
+
         gx = self.gx
         suite = self.context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
         validation = self.context.validation_definitions.add(
@@ -112,12 +97,13 @@ class Validator:
                 name=name,
                 validation_definitions=[validation],
                 result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
-                actions=[
-                    gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["churnhouse"])
-                ],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[SITE_NAME])],
             )
         )
-        result = checkpoint.run(batch_parameters=batch_parameters)
+        result = checkpoint.run(
+            batch_parameters=batch_parameters,
+            run_id=RunIdentifier(run_name=self.run_name),
+        )
         outcome = Outcome(name, table, result.success, 0)
         for run in result.run_results.values():
             outcome.evaluated += len(run.results)

@@ -127,17 +127,42 @@ class Warehouse(ABC):
     def published_location(self) -> str:
         """Where readers find the published tables, for people (no credentials)."""
 
+    @abstractmethod
+    def published_for_dbt(self) -> AbstractContextManager[Warehouse]:
+        """A warehouse on which dbt sees the published tables (`dbt docs`, MetricFlow),
+        named as dbt names the working one; it must not be written to."""
+
 
 PUBLICATION_TABLE = "_publication"
 
 
-def publication_row_sql(schema: str) -> str:
-    """Create `<schema>._publication`: which run and as_of the schema's tables hold."""
-    return (
-        f"CREATE TABLE {schema}.{PUBLICATION_TABLE} AS SELECT "
-        "CAST(? AS TEXT) AS run_id, CAST(? AS TIMESTAMP) AS as_of, "
-        "CAST(? AS TIMESTAMP) AS published_at"
+_PUBLICATION_COMMENTS = {
+    None: "What is published: the run that built these tables and the moment they report to.",
+    "run_id": "Airflow run id of the night that built and published these tables.",
+    "as_of": "End of that run's data interval (UTC): the tables report up to here.",
+    "published_at": "When the tables were published (UTC).",
+}
+
+
+def create_publication_table(execute, schema: str, row: list) -> None:
+    """Create `<schema>._publication` holding `row` (run_id, as_of, published_at): which run
+    and as_of the schema's tables hold, with NOT NULL columns and comments."""
+    table = f"{schema}.{PUBLICATION_TABLE}"
+    execute(
+        f"CREATE TABLE {table} (run_id TEXT NOT NULL, as_of TIMESTAMP NOT NULL, "
+        "published_at TIMESTAMP NOT NULL)"
     )
+    execute(f"INSERT INTO {table} VALUES (?, ?, ?)", row)
+    for column, comment in _PUBLICATION_COMMENTS.items():
+        execute(comment_sql(table, column, comment))
+
+
+def comment_sql(table: str, column: str | None, comment: str) -> str:
+    """COMMENT ON TABLE/COLUMN (no bind parameters there: the text is quoted here)."""
+    text = "'" + comment.replace("'", "''") + "'"
+    if column is None:
+        return f"COMMENT ON TABLE {table} IS {text}"
+    return f'COMMENT ON COLUMN {table}."{column}" IS {text}'
 
 
 class NothingToPublish(RuntimeError):

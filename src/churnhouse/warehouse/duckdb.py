@@ -7,13 +7,17 @@ extraction work runs outside it.
 BI tools read a separate *published file* that the writer never holds open:
 each night is written to a new file beside it that replaces it by an atomic
 rename, so a reader that opened the old file keeps reading it whole and a new
-reader gets the new one.
+reader gets the new one. The file is written in the storage format of DuckDB 1.2
+(`CHURN_DUCKDB_STORAGE_VERSION`), which the DuckDB 1.x drivers of BI tools read;
+each table is created from its audit table's columns, so types, NOT NULL
+constraints and the table and column comments (dbt `persist_docs`) carry over.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +30,8 @@ from churnhouse.warehouse import (
     Transaction,
     Warehouse,
     checked_identifier,
-    publication_row_sql,
+    comment_sql,
+    create_publication_table,
 )
 
 if TYPE_CHECKING:
@@ -171,11 +176,14 @@ class DuckDBWarehouse(Warehouse):
             tables = [t for t in _tables_of(con, audit_schema) if t != PUBLICATION_TABLE]
             if not tables:
                 raise NothingToPublish(f"nothing to publish: schema {audit_schema} holds no tables")
-            con.execute(f"ATTACH '{staging}' AS published_copy")
+            con.execute(
+                f"ATTACH '{staging}' AS published_copy (STORAGE_VERSION '{storage_version()}')"
+            )
             try:
                 _copy_tables(con, tables, audit_schema, f"published_copy.{published_schema}")
-                con.execute(
-                    publication_row_sql(f"published_copy.{published_schema}"),
+                create_publication_table(
+                    con.execute,
+                    f"published_copy.{published_schema}",
                     [run_id, as_of, utc_now()],
                 )
                 con.execute("COMMIT")
@@ -194,6 +202,22 @@ class DuckDBWarehouse(Warehouse):
 
     def published_location(self) -> str:
         return f"{self.published_path} (schema {PUBLISHED_SCHEMA})"
+
+    @contextmanager
+    def published_for_dbt(self) -> Iterator[DuckDBWarehouse]:
+        """A throwaway copy of the published file named like the working file (dbt names the
+        database after the file), so dbt never holds the file BI tools read; before the first
+        publish, the working file itself."""
+        import shutil
+        import tempfile
+
+        if not self.published_path.exists():
+            yield self
+            return
+        with tempfile.TemporaryDirectory(prefix="churnhouse-published-") as folder:
+            copy = Path(folder) / self.path.name
+            shutil.copyfile(self.published_path, copy)
+            yield DuckDBWarehouse(str(copy))
 
     def read_published(self, sql: str) -> tuple[list[str], list[tuple]]:
         """The published file, read-only, external access off: the working file is never
@@ -231,13 +255,54 @@ def _tables_of(con, schema: str) -> list[str]:
     return [checked_identifier(name) for (name,) in rows]
 
 
+STORAGE_VERSION_SETTING = "CHURN_DUCKDB_STORAGE_VERSION"
+# The oldest format current DuckDB 1.x readers take (DuckDB 2.x writes one they cannot open).
+DEFAULT_STORAGE_VERSION = "v1.2.0"
+_STORAGE_VERSION = re.compile(r"v\d+\.\d+\.\d+|latest")
+
+
+def storage_version() -> str:
+    """DuckDB storage format of the published file: `CHURN_DUCKDB_STORAGE_VERSION` or v1.2.0."""
+    version = os.environ.get(STORAGE_VERSION_SETTING) or DEFAULT_STORAGE_VERSION
+    if not _STORAGE_VERSION.fullmatch(version):
+        raise ValueError(
+            f"{STORAGE_VERSION_SETTING}={version!r}: expected a DuckDB version like v1.2.0"
+        )
+    return version
+
+
 def _copy_tables(con, tables: list[str], source_schema: str, target_schema: str) -> None:
     con.execute("BEGIN TRANSACTION")
     con.execute(f"CREATE SCHEMA {target_schema}")
     for table in tables:
-        con.execute(
-            f"CREATE TABLE {target_schema}.{table} AS SELECT * FROM {source_schema}.{table}"
-        )
+        _copy_table(con, source_schema, table, f"{target_schema}.{table}")
+
+
+def _copy_table(con, source_schema: str, table: str, target: str) -> None:
+    """Create `target` with the source table's column types, NOT NULLs and comments, then
+    fill it (a CREATE TABLE AS would keep the types only)."""
+    columns = con.execute(
+        "SELECT column_name, data_type, is_nullable, comment FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = ? AND table_name = ? "
+        "ORDER BY column_index",
+        [source_schema, table],
+    ).fetchall()
+    definitions = ", ".join(
+        f'"{name}" {data_type}{"" if nullable else " NOT NULL"}'
+        for name, data_type, nullable, _ in columns
+    )
+    con.execute(f"CREATE TABLE {target} ({definitions})")
+    con.execute(f"INSERT INTO {target} SELECT * FROM {source_schema}.{table}")
+    (table_comment,) = con.execute(
+        "SELECT comment FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name = ? AND table_name = ?",
+        [source_schema, table],
+    ).fetchone()
+    if table_comment:
+        con.execute(comment_sql(target, None, table_comment))
+    for name, _, _, comment in columns:
+        if comment:
+            con.execute(comment_sql(target, name, comment))
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -29,7 +29,7 @@ from churnhouse.warehouse import (
     Transaction,
     Warehouse,
     checked_identifier,
-    publication_row_sql,
+    create_publication_table,
 )
 
 if TYPE_CHECKING:
@@ -180,6 +180,9 @@ class PostgresWarehouse(Warehouse):
     def exclusive(self):
         return nullcontext()  # PostgreSQL serialises its writers itself
 
+    def published_for_dbt(self):
+        return nullcontext(self)  # the published schema is in the same database
+
     def dbt_settings(self) -> dict[str, str]:
         return {"CHURN_DBT_TARGET": "postgres", **postgres_settings(self.url)}
 
@@ -247,7 +250,7 @@ class PostgresWarehouse(Warehouse):
             if not tables:
                 raise NothingToPublish(f"nothing to publish: schema {audit_schema} holds no tables")
             tx.execute(f"DROP TABLE IF EXISTS {audit_schema}.{PUBLICATION_TABLE}")
-            tx.execute(publication_row_sql(audit_schema), [run_id, as_of, utc_now()])
+            create_publication_table(tx.execute, audit_schema, [run_id, as_of, utc_now()])
             tx.execute(f"DROP SCHEMA IF EXISTS {previous} CASCADE")
             if _schema_exists(tx, published_schema):
                 # Wait for the readers of yesterday's tables, and make new readers queue: a
