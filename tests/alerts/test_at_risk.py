@@ -26,21 +26,16 @@ routes:
 
 
 def publish_health(url: str, high: list[str], days_later: int) -> None:
-    """Tonight's customer_health (as the at-risk mart would publish it), as_of moved on."""
+    """Tonight's published customer_health with exactly `high` at high risk, as_of moved on."""
     with duckdb.connect(str(published_file(url))) as con:
         if days_later == 0:
-            con.execute(
-                "CREATE TABLE analytics.customer_health AS SELECT customer_key, "
-                "'low' AS risk_level, CAST(NULL AS TEXT) AS risk_reasons "
-                "FROM analytics.dim_customers WHERE status = 'active'"
-            )
             con.execute("UPDATE analytics._publication SET run_id = 'night_0'")
         else:
             con.execute(
                 "UPDATE analytics._publication SET as_of = as_of + ?, run_id = ?",
                 [timedelta(days=1), f"night_{days_later}"],
             )
-        con.execute("UPDATE analytics.customer_health SET risk_level = 'low', risk_reasons = NULL")
+        con.execute("UPDATE analytics.customer_health SET risk_level = 'low', risk_reasons = ''")
         con.execute(
             "UPDATE analytics.customer_health SET risk_level = 'high', "
             "risk_reasons = 'no login in 30 days; seats used 2/10' WHERE list_contains(?, customer_key)",
@@ -72,7 +67,8 @@ def test_customers_entering_high_risk_are_sent_once_per_entry(
     a, b, c = active_customers(company, 3)
     warehouse = open_warehouse(company)
 
-    assert send_alerts(config, warehouse) == [], "no customer_health published: nothing"
+    publish_health(company, [], days_later=0)
+    assert send_alerts(config, warehouse) == [], "nobody at high risk: nothing"
     publish_health(company, [a, b], days_later=0)
     send_alerts(config, warehouse)
     send_alerts(config, warehouse)  # a rerun of the night
