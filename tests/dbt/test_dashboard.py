@@ -113,15 +113,16 @@ def test_the_dashboard_renders_the_published_numbers_offline(published_company, 
         assert dict(zip(pareto["labels"], dataset(pareto, "Churns"), strict=True)) == dict(reasons)
         assert dataset(pareto, "Cumulative share %")[-1] == pytest.approx(100)
 
-        missing = page.eval_on_selector_all(
-            ".not-published", "nodes => nodes.map(n => n.dataset.table)"
+        # The at-risk, driver, cohort and loyalty tables are published too (issue 11).
+        assert page.query_selector(".not-published") is None
+        high = published_sql(
+            published_company,
+            "SELECT count(*) FROM analytics.customer_health WHERE risk_level = 'high'",
+        )[0][0]
+        risk_rows = page.eval_on_selector_all(
+            "#risk-table tbody tr", "rows => rows.map(r => r.innerText)"
         )
-        assert sorted(missing) == [
-            "churn_drivers",
-            "cohort_retention",
-            "customer_health",
-            "loyalty_spend_segments",
-        ]
+        assert sum("\thigh\t" in row for row in risk_rows) == min(high, len(risk_rows))
         assert errors == []
     finally:
         page.close()
@@ -132,27 +133,27 @@ def add_issue_11_tables(path: Path) -> None:
     with duckdb.connect(str(path)) as con:
         con.execute(
             """
-            CREATE TABLE analytics.customer_health AS SELECT * FROM (VALUES
+            CREATE OR REPLACE TABLE analytics.customer_health AS SELECT * FROM (VALUES
               ('acc_01', 'high', 'no activity for 41 days; NPS detractor'),
               ('acc_04', 'medium', 'seat use 12%'),
               ('acc_08', 'low', NULL)) AS t(customer_key, risk_level, risk_reasons);
-            CREATE TABLE analytics.risk_backtest AS SELECT DATE '2024-03-01' AS month,
+            CREATE OR REPLACE TABLE analytics.risk_backtest AS SELECT DATE '2024-03-01' AS month,
               4 AS flagged_customers, 2 AS churned_flagged, 1 AS churned_not_flagged,
               0.5 AS precision_rate, 0.667 AS recall_rate, 3.25 AS lift,
               0.7 AS flagged_churned_mrr_share;
-            CREATE TABLE analytics.churn_drivers AS SELECT * FROM (VALUES
+            CREATE OR REPLACE TABLE analytics.churn_drivers AS SELECT * FROM (VALUES
               ('all', 'price', 3, 0.5, 450.0, 1.0, 0.5, 1),
               ('all', 'service', 2, 0.33, 100.0, 1.0, 0.33, 2),
               ('2024-Q1', 'price', 1, 1.0, 50.0, 1.0, 1.0, 1))
               AS t(period, reason_category, churns, churn_share, churned_mrr,
                    influenceable_share, priority_score, priority_rank);
-            CREATE TABLE analytics.cohort_retention AS SELECT * FROM (VALUES
+            CREATE OR REPLACE TABLE analytics.cohort_retention AS SELECT * FROM (VALUES
               (DATE '2024-01-01', 0, 4, 4, 1.0, 1.0),
               (DATE '2024-01-01', 1, 4, 3, 0.75, 0.9),
               (DATE '2024-02-01', 0, 2, 2, 1.0, 1.0))
               AS t(cohort_month, months_since_start, cohort_customers, customers_active,
                    logo_retention, revenue_retention);
-            CREATE TABLE analytics.loyalty_spend_segments AS SELECT * FROM (VALUES
+            CREATE OR REPLACE TABLE analytics.loyalty_spend_segments AS SELECT * FROM (VALUES
               (DATE '2024-06-01', 'detractor', '>1000', 1, 1500.0, 0.5, 'executive outreach'),
               (DATE '2024-06-01', 'promoter', '<100', 3, 150.0, 0.0, 'referral'),
               (DATE '2024-05-01', 'promoter', '<100', 9, 9.0, 0.0, 'old month'))
