@@ -13,20 +13,25 @@ import duckdb
 import pytest
 from company import AS_OF
 
+from churnhouse.contracts import PUBLISHED_MARTS
 from churnhouse.publish import publish
 from churnhouse.warehouse import open_warehouse
 
-MARTS = {
-    "cancel_saves",
-    "churn_events",
-    "churn_monthly",
-    "churn_reasons",
-    "dim_customers",
-    "engagement_monthly",
-    "fct_customer_mrr_monthly",
-    "identity_unmatched",
-    "nps_monthly",
-}
+MARTS = set(PUBLISHED_MARTS)
+
+
+def declared_not_nulls() -> set[str]:
+    """`table.column` of every NOT NULL the marts' dbt contracts declare."""
+    import yaml
+
+    declared = set()
+    for path in (Path(__file__).resolve().parents[2] / "dbt_project/models/marts").glob("*.yml"):
+        for model in yaml.safe_load(path.read_text()).get("models", []):
+            for column in model.get("columns", []):
+                if any(c.get("type") == "not_null" for c in column.get("constraints", [])):
+                    declared.add(f"{model['name']}.{column['name']}")
+    return declared
+
 
 READER = textwrap.dedent(
     """
@@ -89,7 +94,7 @@ def test_a_duckdb_1x_reader_opens_the_published_file_with_types_nullability_and_
     assert marts_columns == [c for c in audit_columns if c[0] in MARTS]
     assert [c[:2] for c in marts_columns if not c[4]] == []  # every column is described
     not_null = [f"{c[0]}.{c[1]}" for c in marts_columns if not c[3]]
-    assert len(not_null) == 17
+    assert set(not_null) == declared_not_nulls()
     assert {"churn_monthly.month", "churn_events.customer_key"} <= set(not_null)
     types = {f"{c[0]}.{c[1]}": c[2] for c in marts_columns}
     assert types["churn_monthly.month"] == "DATE"

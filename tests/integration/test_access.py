@@ -76,7 +76,9 @@ def test_the_bi_role_reads_the_published_tables(published, role):
 )
 def test_the_bi_role_cannot_read_raw_or_audit_nor_write(published, role, statement):
     with as_role(published, role) as connection, connection.cursor() as cursor:
-        with pytest.raises(psycopg2.Error, match="permission denied|must be owner|read-only transaction"):
+        with pytest.raises(
+            psycopg2.Error, match="permission denied|must be owner|read-only transaction"
+        ):
             cursor.execute(statement)
 
 
