@@ -89,6 +89,7 @@ DIM_COLUMNS = (
     "status",
     "churn_count",
     "last_churned_at",
+    "account_name",
 )
 ENGAGEMENT_COLUMNS = (
     "month",
@@ -427,6 +428,7 @@ def dim_rows(records: CompanyRecords, as_of: int) -> list[list[str]]:
                 status,
                 str(len(ended)),
                 truth_text(max(ended) if ended else None),
+                account.name if account else "",
             ]
         )
     return rows
