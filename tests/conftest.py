@@ -25,6 +25,21 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Mark every test that needs a server: `-m "not postgres"` leaves them all out.
+
+    A test needs PostgreSQL (MariaDB) when it asks for `postgres_url` (`mariadb_url`) or
+    runs with a parameter of that name (the fixtures that pick a backend by parameter).
+    """
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        values = {str(value) for value in callspec.params.values()} if callspec else set()
+        for server in ("postgres", "mariadb"):
+            if f"{server}_url" in names or server in values:
+                item.add_marker(server)
+
+
 def require_server(name: str, host: str, port: int) -> None:
     """Skip (or fail under CI) when a server the test needs is not listening."""
     if _reachable(host, port):
@@ -63,16 +78,6 @@ def warehouse(request, tmp_path, monkeypatch):
     if request.param == "duckdb":
         return open_warehouse(str(tmp_path / "warehouse.duckdb"))
     return open_warehouse(request.getfixturevalue("postgres_url"))
-
-
-def pytest_collection_modifyitems(items):
-    """A test that takes a server's fixture carries that server's marker."""
-    for item in items:
-        fixtures = getattr(item, "fixturenames", ())
-        if "postgres_url" in fixtures:
-            item.add_marker(pytest.mark.postgres)
-        if "mariadb_url" in fixtures:
-            item.add_marker(pytest.mark.mariadb)
 
 
 @pytest.fixture

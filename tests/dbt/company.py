@@ -439,6 +439,9 @@ def build_company() -> Company:
         ("2024-04", "0.13"),
     ):
         c.fx("cny", month, rate)
+    # acc_03's NPS: a passive 8 before its churn (nps_last), a 7 after it (not nps_last).
+    c.nps("nps_03a", "2024-04-05T10:00:00+08:00", "ops@initech.cn", 8)
+    c.nps("nps_03b", "2024-05-03T10:00:00Z", " OPS@initech.cn", 7)
     c.cancellation(
         "resp_03",
         "2024-04-20T17:55:00+08:00",

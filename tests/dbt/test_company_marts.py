@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from company import AS_OF, EXPECTED_ALL, EXPECTED_CHURNS, MRR_CLOSE, build_company, query
 
 from churnhouse.transform import build
+
+pytestmark = pytest.mark.slow  # each builds a company with dbt
+
 
 MONTHLY_COLUMNS = (
     "customers_start, new_customers, reactivated_customers, churned_customers, customers_end, "
@@ -149,6 +153,10 @@ def assert_churn_events(url: str) -> None:
         for key, _, _, churned, requested, kind, lost, tenure, category, archetype, influenceable, last, _ in rows
     }
     assert got == EXPECTED_CHURNS
+    # nps_last: the latest score submitted before the churn; acc_03's 7 of 3 May came after.
+    assert {row[0]: row[12] for row in rows} == {key: None for key in EXPECTED_CHURNS} | {
+        "acc_03": 8
+    }
     ids = {row[0]: (row[1], row[2]) for row in rows}
     assert ids["acc_07"] == ("acc_07", "cus_07")
     # Three churns in March, but churned_customers for March is 2: acc_10 started and
@@ -217,6 +225,13 @@ def assert_fct_customer_mrr_monthly(url: str) -> None:
         "FROM analytics.fct_customer_mrr_monthly GROUP BY customer_key ORDER BY customer_key",
     )
     counts = {key: n for key, n, _, _ in rows}
+    # Every new and churned dollar of churn_monthly's totals is some customer's row
+    # (here no customer's amount has a half cent, so the cent sums agree exactly).
+    assert sum(new for _, _, new, _ in rows) == sum(v[6] for v in EXPECTED_ALL.values())
+    assert sum(lost for _, _, _, lost in rows) == sum(v[10] for v in EXPECTED_ALL.values())
+    churned = {key: lost for key, _, _, lost in rows if lost}
+    assert churned == {key: EXPECTED_CHURNS[key][3] for key in ("acc_03", "acc_06", "acc_07",
+                                                               "acc_09")}  # fmt: skip
     # Rows run from the month of the first active instant to June.
     assert counts == {
         "acc_01": 6,
@@ -265,15 +280,18 @@ def assert_cancel_saves(url: str) -> None:
 def assert_nps_monthly(url: str) -> None:
     rows = query(
         url,
-        "SELECT month, segment, respondents, promoters, passives, detractors, nps "
-        "FROM analytics.nps_monthly ORDER BY month, segment",
+        "SELECT month, segment, respondents, promoters, passives, detractors, nps, "
+        "average_score FROM analytics.nps_monthly ORDER BY month, segment",
     )
     assert [(str(m), *rest) for m, *rest in rows] == [
-        ("2024-05-01", "all", 1, 0, 0, 1, -100.0),
-        ("2024-05-01", "unknown", 1, 0, 0, 1, -100.0),
-        # acc_01's respondent answered 9 then 6: only the latest (6) counts.
-        ("2024-06-01", "all", 2, 1, 0, 1, 0.0),
-        ("2024-06-01", "mid_market", 2, 1, 0, 1, 0.0),
+        ("2024-04-01", "all", 1, 0, 1, 0, 0.0, 8.0),  # acc_03's 8 is a passive
+        ("2024-04-01", "smb", 1, 0, 1, 0, 0.0, 8.0),
+        ("2024-05-01", "all", 2, 0, 1, 1, -50.0, 5.0),  # acc_03's 7 and nps_99's 3
+        ("2024-05-01", "smb", 1, 0, 1, 0, 0.0, 7.0),
+        ("2024-05-01", "unknown", 1, 0, 0, 1, -100.0, 3.0),
+        # acc_01's respondent answered 9 then 6: only the latest (6) counts, with acc_02's 10.
+        ("2024-06-01", "all", 2, 1, 0, 1, 0.0, 8.0),
+        ("2024-06-01", "mid_market", 2, 1, 0, 1, 0.0, 8.0),
     ]
 
 
@@ -444,3 +462,52 @@ def test_docs_generate_describes_every_mart_and_column(built_duckdb, tmp_path):
         assert set(built[name]["columns"]) == set(node["columns"]), f"{name}: documented = built"
     exposures = [e["name"] for e in manifest["exposures"].values()]
     assert exposures, "the BI consumers are declared"
+
+
+@pytest.mark.parametrize(
+    ("relative", "right", "wrong", "unit_test"),
+    [
+        (
+            "models/intermediate/int_nps_responses_resolved.sql",
+            "when responses.score >= 9 then 'promoter'",
+            "when responses.score >= 8 then 'promoter'",
+            "nps_classes_cover_every_score_0_to_10",
+        ),
+        (
+            "models/marts/cancel_saves.sql",
+            "{{ dbt.dateadd('day', 30, 'submitted_at') }} as deflection_checked_at",
+            "{{ dbt.dateadd('day', 31, 'submitted_at') }} as deflection_checked_at",
+            "deflection_is_decided_exactly_30_days_after_submission",
+        ),
+        (
+            "models/intermediate/int_customer_mrr_months_classified.sql",
+            "movements.mrr_start_usd > 0 as is_active_at_start",
+            "movements.mrr_start_usd >= 0 as is_active_at_start",
+            "each_flag_and_movement_amount",
+        ),
+    ],
+    ids=["nps-promoter-cut-8", "deflection-31-days", "is-active-at-start"],
+)
+def test_a_planted_mistake_fails_its_dbt_unit_test(
+    built_duckdb, tmp_path, monkeypatch, relative, right, wrong, unit_test
+):
+    """The unit tests in the models' YAML pin the NPS classes, the deflection edge and the
+    monthly flags: each mistake, planted in a copy of the project, stops the build there."""
+    import shutil
+
+    from churnhouse.config import dbt_project_dir
+    from churnhouse.transform import DbtBuildError
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(dbt_project_dir(), project, ignore=shutil.ignore_patterns("target", "logs"))
+    path = project / relative
+    text = path.read_text(encoding="utf-8")
+    assert text.count(right) == 1
+    path.write_text(text.replace(right, wrong), encoding="utf-8")
+    warehouse = tmp_path / "copy.duckdb"
+    shutil.copy(built_duckdb, warehouse)
+    monkeypatch.setenv("CHURN_DBT_PROJECT_DIR", str(project))
+    model = Path(relative).stem
+    with pytest.raises(DbtBuildError) as failure:
+        build(str(warehouse), AS_OF, marts_schema="analytics", select=model)
+    assert [name for name, _ in failure.value.failures] == [unit_test]

@@ -11,6 +11,9 @@ from company import AS_OF, Company, build_company, query
 
 from churnhouse.transform import DbtBuildError, build
 
+pytestmark = pytest.mark.slow  # each builds a company with dbt
+
+
 ENGAGEMENT = "int_events_aggregated_to_daily_users+"
 
 

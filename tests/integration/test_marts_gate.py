@@ -18,10 +18,10 @@ CREATE TABLE analytics_audit.churn_monthly AS
 SELECT DATE '2024-03-01' AS month, 'all' AS segment, 'all' AS region,
        10 AS customers_start, 1 AS new_customers, 0 AS reactivated_customers,
        2 AS churned_customers, 9 AS customers_end, CAST({rate} AS DOUBLE PRECISION) AS logo_churn_rate,
-       CAST(0 AS DECIMAL(18, 2)) AS mrr_start, CAST(0 AS DECIMAL(18, 2)) AS new_mrr,
+       CAST(0 AS DECIMAL(18, 2)) AS mrr_start, CAST({mrr_end} AS DECIMAL(18, 2)) AS new_mrr,
        CAST(0 AS DECIMAL(18, 2)) AS reactivation_mrr, CAST(0 AS DECIMAL(18, 2)) AS expansion_mrr,
        CAST(0 AS DECIMAL(18, 2)) AS contraction_mrr, CAST(0 AS DECIMAL(18, 2)) AS churned_mrr,
-       CAST(0 AS DECIMAL(18, 2)) AS mrr_end, CAST(0.1 AS DOUBLE PRECISION) AS gross_revenue_churn_rate,
+       CAST({mrr_end} AS DECIMAL(18, 2)) AS mrr_end, CAST(0.1 AS DOUBLE PRECISION) AS gross_revenue_churn_rate,
        CAST(0.9 AS DOUBLE PRECISION) AS net_revenue_retention
 """
 
@@ -45,9 +45,9 @@ def marts_warehouse(warehouse):
     return warehouse
 
 
-def build(warehouse, rate="0.2", key="'acc_000001'", category="'price'"):
+def build(warehouse, rate="0.2", key="'acc_000001'", category="'price'", mrr_end="0"):
     with warehouse.transaction() as tx:
-        tx.execute(MONTHLY.format(rate=rate))
+        tx.execute(MONTHLY.format(rate=rate, mrr_end=mrr_end))
         tx.execute(EVENTS.format(key=key, category=category))
 
 
@@ -77,3 +77,47 @@ def test_a_poisoned_night_is_stopped_with_each_failure_named(marts_warehouse):
             "SELECT suite FROM raw._validation_runs WHERE NOT success ORDER BY suite"
         )
     assert failed == [("marts_no_personal_data",)]
+
+
+def write_yen_billing(warehouse) -> None:
+    """One paid invoice: 120,000 JPY for March 2024 (zero-decimal: whole yen), at 0.0067 USD
+    a yen = 804.00 USD of MRR at the close of March; a proration line that never counts."""
+    with warehouse.transaction() as tx:
+        tx.execute(
+            "INSERT INTO raw.billing_subscriptions (id, customer, status) "
+            "VALUES ('sub_1', 'cus_1', 'active')"
+        )
+        tx.execute(
+            "INSERT INTO raw.billing_invoices (id, customer, subscription, status, currency) "
+            "VALUES ('in_1', 'cus_1', 'sub_1', 'paid', 'jpy')"
+        )
+        for line_id, amount, proration in (("il_1", 120000, False), ("il_2", 5000, True)):
+            tx.execute(
+                "INSERT INTO raw.billing_invoice_lines (invoice_id, line_id, subscription, "
+                "currency, recurring_interval, recurring_interval_count, amount, period_start, "
+                "period_end, proration) VALUES ('in_1', ?, 'sub_1', 'JPY', 'month', 1, ?, "
+                "TIMESTAMP '2024-03-01 00:00:00', TIMESTAMP '2024-04-01 00:00:00', ?)",
+                [line_id, amount, proration],
+            )
+        tx.execute("INSERT INTO raw.fx_rates (currency, month, rate_to_usd) VALUES "
+                   "('jpy', '2024-03', '0.0067'), ('jpy', '2024-02', '0.0070')")  # fmt: skip
+
+
+def test_the_mrr_reconciliation_passes_when_the_lines_add_up(marts_warehouse):
+    write_yen_billing(marts_warehouse)
+    build(marts_warehouse, mrr_end="804.00")
+    outcomes = {o.suite: o for o in run_marts_gate(marts_warehouse, RUN)}
+    assert outcomes["marts_mrr_reconciliation"].success
+
+
+def test_the_mrr_reconciliation_stops_a_total_the_lines_do_not_give(marts_warehouse):
+    """Yen read as cents (8.04 instead of 804.00): the night stops, naming the difference."""
+    write_yen_billing(marts_warehouse)
+    build(marts_warehouse, mrr_end="8.04")
+    with pytest.raises(GateFailed) as failure:
+        run_marts_gate(marts_warehouse, RUN)
+    message = str(failure.value)
+    assert "expect_column_values_to_be_between on difference (1 rows): e.g. [-795.96]" in message
+    with marts_warehouse.transaction() as tx:
+        failed = tx.fetchall("SELECT suite FROM raw._validation_runs WHERE NOT success")
+    assert failed == [("marts_mrr_reconciliation",)]

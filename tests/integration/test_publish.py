@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from datetime import datetime
 
 import pytest
@@ -82,28 +83,48 @@ def test_duckdb_readers_never_see_a_mixed_state_and_never_block_the_writer(tmp_p
 
 @pytest.mark.postgres
 def test_postgres_readers_never_see_a_mixed_state(postgres_url):
+    """A reader loops while five nights are published; it sees each night whole, and some
+    of its reads run while a publish is under way (so the swap really had a reader)."""
     warehouse = open_warehouse(postgres_url)
     build_audit(warehouse, "night-0", rows=20000)
     publish(warehouse, "night-0", AS_OF)
     stop, seen, mixed, errors = threading.Event(), set(), [], []
+    reads: list[tuple[float, float]] = []  # (start, end) of each read, monotonic
 
     def read_loop():
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 ids = read_run_ids(warehouse)
             except Exception as error:  # noqa: BLE001 - recorded and asserted below
                 errors.append(repr(error))
                 continue
+            reads.append((started, time.monotonic()))
             seen.update(ids)
             if len(ids) != 1:
                 mixed.append(ids)
 
+    def reads_after(moment: float, count: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while sum(start >= moment for start, _ in reads) < count:
+            assert time.monotonic() < deadline, "the reader stopped reading"
+            time.sleep(0.005)
+
     thread = threading.Thread(target=read_loop)
     thread.start()
+    publishing: list[tuple[float, float]] = []
     for night in range(1, 6):
         build_audit(warehouse, f"night-{night}", rows=20000)
+        reads_after(time.monotonic(), 1)  # the reader is at work as the publish begins
+        started = time.monotonic()
         publish(warehouse, f"night-{night}", AS_OF)
+        publishing.append((started, time.monotonic()))
+        reads_after(time.monotonic(), 2)  # and reads the new night before the next one
     stop.set()
     thread.join(timeout=60)
     assert mixed == [] and errors == []
-    assert "night-5" in seen or read_run_ids(warehouse) == {"night-5"}
+    assert seen == {f"night-{n}" for n in range(6)}, "the reader saw every night, whole"
+    overlapping = [
+        (r0, r1) for r0, r1 in reads if any(r0 < p1 and p0 < r1 for p0, p1 in publishing)
+    ]
+    assert overlapping, f"no read overlapped any of the {len(publishing)} publishes"

@@ -24,6 +24,7 @@ from churnhouse.devkit.simulator.truth import FREE_MAIL
 SMALL = {"customers": 40, "months": 8, "start": "2024-01", "seed": 3}
 RICH = {"customers": 300, "months": 14, "start": "2024-01", "seed": 11}
 SMALL_AS_OF = datetime(2024, 9, 1, tzinfo=UTC)
+RICH_AS_OF = datetime(2025, 3, 1, tzinfo=UTC)
 
 
 # --- reading a bundle back ---------------------------------------------------------------------
@@ -141,9 +142,11 @@ def check_price(price: dict) -> None:
     assert PRICE_KEYS <= set(price)
     assert price["id"].startswith("price_") and price["product"].startswith("prod_")
     assert isinstance(price["unit_amount"], int) and price["unit_amount"] > 0
-    assert price["currency"] in {"usd", "eur", "cny"}
-    assert price["recurring"]["interval"] in {"month", "year"}
-    assert price["recurring"]["interval_count"] in {1, 3}
+    assert price["currency"] in {"usd", "eur", "cny", "jpy"}
+    recurring = price["recurring"]
+    assert (recurring["interval"], recurring["interval_count"]) in {
+        ("month", 1), ("month", 3), ("year", 1), ("week", 4), ("day", 30)
+    }  # fmt: skip
 
 
 def test_billing_customers_are_stripe_customers(rich):
@@ -154,6 +157,7 @@ def test_billing_customers_are_stripe_customers(rich):
             "usd",
             "eur",
             "cny",
+            "jpy",
         }
         assert "@" in customer["email"] and isinstance(customer["name"], str)
         assert set(customer["metadata"]) <= {"crm_account_id"}
@@ -192,8 +196,8 @@ def test_subscriptions_are_stripe_subscriptions(rich):
         assert (sub["status"] == "canceled") == (sub["ended_at"] is not None)
         if sub["ended_at"] is not None:
             assert sub["canceled_at"] is not None and sub["canceled_at"] <= sub["ended_at"]
-        if sub["status"] == "trialing":
-            assert sub["trial_end"] > SMALL_AS_OF.timestamp() or True
+        if sub["status"] == "trialing":  # the trial still runs at as_of
+            assert sub["trial_start"] < RICH_AS_OF.timestamp() < sub["trial_end"]
 
 
 INVOICE_KEYS = {
@@ -354,14 +358,15 @@ def test_survey_exports_follow_the_contract(rich):
     assert set(scores) - {"11"} <= {str(n) for n in range(11)} and len(scores) >= 9
 
 
-def test_fx_rates_cover_every_month_in_usd_eur_and_cny(bundle):
+def test_fx_rates_cover_every_month_in_usd_eur_cny_and_jpy(bundle):
     rows = list(csv.DictReader((bundle / "fx_rates.csv").open()))
     months = [f"2024-{m:02d}" for m in range(1, 10)]
     assert sorted({(r["currency"], r["month"]) for r in rows}) == sorted(
-        (c, m) for c in ("cny", "eur", "usd") for m in months
+        (c, m) for c in ("cny", "eur", "jpy", "usd") for m in months
     )
     assert all(r["rate_to_usd"] == "1" for r in rows if r["currency"] == "usd")
     assert all(0.1 < float(r["rate_to_usd"]) < 0.2 for r in rows if r["currency"] == "cny")
+    assert all(0.005 < float(r["rate_to_usd"]) < 0.009 for r in rows if r["currency"] == "jpy")
 
 
 def test_nothing_is_created_or_received_after_as_of(bundle):
@@ -527,8 +532,16 @@ def test_the_company_shows_trials_plans_currencies_and_changes(rich):
     assert lapsed and trials - lapsed, "trials lapse and convert"
     intervals = {(line["price"]["recurring"]["interval"], line["price"]["recurring"]["interval_count"])
                  for _, line in lines}  # fmt: skip
-    assert intervals == {("month", 1), ("month", 3), ("year", 1)}
-    assert {i["currency"] for i in invoices} == {"usd", "eur", "cny"}
+    assert intervals == {("month", 1), ("month", 3), ("year", 1), ("week", 4), ("day", 30)}
+    assert {i["currency"] for i in invoices} == {"usd", "eur", "cny", "jpy"}
+    yen = [
+        line["price"]["unit_amount"]
+        for i, line in lines
+        if i["currency"] == "jpy" and line["price"]["recurring"]["interval"] == "month"
+        and line["price"]["recurring"]["interval_count"] == 1
+    ]  # fmt: skip
+    # a seat costs 1,300-14,500 yen a month: whole yen (zero-decimal), never hundredths of one
+    assert yen and all(1_000 <= amount <= 15_000 for amount in yen), sorted(set(yen))
     assert any(line["proration"] and i["billing_reason"] == "subscription_update"
                for i, line in lines), "seats added mid-period"  # fmt: skip
     by_sub: dict[str, list] = {}
@@ -596,6 +609,42 @@ def test_two_subscriptions_one_cancelled_and_comebacks_on_the_same_customer(rich
                for b in group)
     ]  # fmt: skip
     assert comebacks, "a new subscription on the same billing customer months later"
+
+
+def test_saves_fall_on_both_sides_of_the_30_day_deflection_edge(rich):
+    """Some saved customers leave an hour before, some an hour after submitted_at + 30 days."""
+    saves = [r for r in truth_csv(rich, "cancel_saves") if r["is_save"] == "true"]
+    churns: dict[str, list[datetime]] = {}
+    for row in truth_csv(rich, "churn_events"):
+        churns.setdefault(row["customer_key"], []).append(datetime.fromisoformat(row["churned_at"]))
+    sides = Counter()
+    for save in saves:
+        checked = datetime.fromisoformat(save["deflection_checked_at"])
+        for churned_at in churns.get(save["customer_key"], []):
+            seconds = (churned_at - checked).total_seconds()
+            if 0 < seconds <= 2 * 3600:
+                sides["after"] += 1
+                assert save["is_deflection"] == "true", save
+            elif -2 * 3600 <= seconds <= 0:
+                sides["before"] += 1
+                assert save["is_deflection"] == "false", save
+    assert sides["before"] >= 1 and sides["after"] >= 1, sides
+
+
+def test_nps_scores_cover_0_to_10(rich):
+    scores = Counter(int(row["score"]) for _, row in survey_rows(rich, "nps")
+                     if row["score"].isdigit() and int(row["score"]) <= 10)  # fmt: skip
+    assert set(scores) == set(range(11)), sorted(scores.items())
+    totals = [r for r in truth_csv(rich, "nps_monthly") if r["segment"] == "all"]
+    assert sum(int(r["passives"]) for r in totals) > 0
+    assert sum(int(r["respondents"]) for r in totals) == sum(
+        int(r["promoters"]) + int(r["passives"]) + int(r["detractors"]) for r in totals
+    )
+
+
+def truth_csv(bundle: Path, table: str) -> list[dict]:
+    with open(bundle / "truth" / f"{table}.csv", encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def test_saves_and_a_seasonal_dip(rich):

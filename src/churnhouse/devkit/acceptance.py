@@ -1,8 +1,12 @@
-"""Compare the modeled churn tables with the simulator's ground truth.
+"""Compare the published marts with the simulator's ground truth, column by column.
 
-The simulator writes `truth/churn_monthly.csv` and `truth/churn_events.csv` from what
-it generated; the pipeline must reproduce them exactly: counts equal, rates within
-1e-9, money to the cent. Each `Comparison` lists every disagreement in words.
+The simulator writes `truth/<table>.csv` for every published table that holds
+numbers (`TRUTH_TABLES`); the pipeline must reproduce them exactly: counts and
+text equal, rates within 1e-9, money to the cent. Which columns are compared,
+and how, is read from the pipeline's side: the dbt contract of each mart
+(`models/marts/<table>.yml`, its columns and data types, its unique key). So a
+column the pipeline publishes but the truth lacks is a difference, not a column
+quietly left out. Each `Comparison` lists every disagreement in words.
 """
 
 from __future__ import annotations
@@ -14,9 +18,8 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from churnhouse.devkit.simulator.truth import CHURN_COLUMNS
-from churnhouse.devkit.simulator.truth import COUNTS as MONTHLY_COUNTS
-from churnhouse.devkit.simulator.truth import MONEY as MONTHLY_MONEY
+import yaml
+
 from churnhouse.warehouse import Warehouse, checked_identifier
 
 Fetch = Callable[[str], list[tuple]]  # SQL with a `{schema}` prefix placeholder → rows
@@ -24,17 +27,62 @@ Fetch = Callable[[str], list[tuple]]  # SQL with a `{schema}` prefix placeholder
 RATE_TOLERANCE = 1e-9
 CENT = Decimal("0.01")
 
-MONTHLY_KEY = ("month", "segment", "region")
-MONTHLY_RATES = ("logo_churn_rate", "gross_revenue_churn_rate", "net_revenue_retention")
-
-EVENTS_KEY = ("customer_key", "churned_at")
-EVENTS_MONEY = ("mrr_lost",)
-# The source ids beside the customer key are how the truth names it, not a churn fact.
-EVENTS_EXACT = tuple(
-    column
-    for column in CHURN_COLUMNS
-    if column not in (*EVENTS_KEY, *EVENTS_MONEY, "crm_account_id", "billing_customer_id")
+# The published tables the truth pins (issue 15); a table listed here without a truth file
+# is a difference. New marts with a truth join this tuple.
+TRUTH_TABLES = (
+    "churn_monthly",
+    "churn_events",
+    "nps_monthly",
+    "cancel_saves",
+    "engagement_monthly",
+    "fct_customer_mrr_monthly",
+    "dim_customers",
+    "identity_unmatched",
 )
+
+
+@dataclass(frozen=True)
+class MartContract:
+    """A mart as the pipeline publishes it: its key and each column's kind."""
+
+    table: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    money: tuple[str, ...]  # decimal: compared to the cent
+    rates: tuple[str, ...]  # double: compared within RATE_TOLERANCE
+
+    @property
+    def exact(self) -> tuple[str, ...]:
+        return tuple(c for c in self.columns if c not in self.key + self.money + self.rates)
+
+
+def _dbt_project_dir() -> Path:
+    from churnhouse.config import dbt_project_dir
+
+    return dbt_project_dir()
+
+
+def mart_contract(table: str, project_dir: Path | None = None) -> MartContract:
+    """The contract of `table` from its dbt model YAML (columns, data types, unique key)."""
+    folder = Path(project_dir or _dbt_project_dir()) / "models" / "marts"
+    document = yaml.safe_load((folder / f"{table}.yml").read_text(encoding="utf-8"))
+    model = next(m for m in document["models"] if m["name"] == table)
+    columns, money, rates, key = [], [], [], ()
+    for column in model["columns"]:
+        name, kind = column["name"], str(column.get("data_type", "")).lower()
+        columns.append(name)
+        if kind.startswith(("decimal", "numeric")):
+            money.append(name)
+        elif kind in ("double precision", "double", "float", "real"):
+            rates.append(name)
+        if "unique" in (column.get("data_tests") or []):
+            key = (name,)
+    for test in model.get("data_tests") or []:
+        if isinstance(test, dict) and "unique_combination" in test:
+            key = tuple(test["unique_combination"]["arguments"]["columns"])
+    if not key:
+        raise ValueError(f"{table}: its contract names no unique key to match rows by")
+    return MartContract(table, key, tuple(columns), tuple(money), tuple(rates))
 
 
 @dataclass
@@ -85,8 +133,13 @@ def _rate(value) -> float | None:
 
 
 def _read_truth(bundle: Path, name: str) -> list[dict]:
+    return _read_truth_with_header(bundle, name)[1]
+
+
+def _read_truth_with_header(bundle: Path, name: str) -> tuple[list[str], list[dict]]:
     with open(bundle / "truth" / f"{name}.csv", newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
 
 
 def _read_table(fetch: Fetch, table: str, columns: tuple[str, ...]) -> list[dict]:
@@ -141,45 +194,55 @@ def _compare(
     return comparison
 
 
+def compare_table(
+    fetch: Fetch, bundle: Path, table: str, project_dir: Path | None = None
+) -> Comparison:
+    """One mart against `truth/<table>.csv`, every column of its contract."""
+    contract = mart_contract(table, project_dir)
+    pipeline = _read_table(fetch, table, contract.columns)
+    path = Path(bundle) / "truth" / f"{table}.csv"
+    if not path.exists():
+        comparison = Comparison(table, 0, len(pipeline))
+        comparison.problems.append(f"the truth has no {table}.csv")
+        return comparison
+    header, truth = _read_truth_with_header(Path(bundle), table)
+    lacking = [column for column in contract.columns if column not in header]
+    if lacking:
+        comparison = Comparison(table, len(truth), len(pipeline))
+        comparison.problems += [
+            f"column {column}: published by the pipeline, missing from the truth"
+            for column in lacking
+        ]
+        return comparison
+    return _compare(
+        table, truth, pipeline, contract.key, contract.exact, contract.money, contract.rates
+    )
+
+
 def compare_with_truth(
-    warehouse: Warehouse, bundle: Path, schema: str = "analytics"
+    warehouse: Warehouse,
+    bundle: Path,
+    schema: str = "analytics",
+    tables: tuple[str, ...] = TRUTH_TABLES,
+    project_dir: Path | None = None,
 ) -> list[Comparison]:
-    """`churn_monthly` and `churn_events` in `schema` of the warehouse against the truth."""
+    """Each of `tables` in `schema` of the warehouse against the truth, in that order."""
     prefix = f"{checked_identifier(schema)}."
 
     def fetch(sql: str) -> list[tuple]:
         with warehouse.transaction() as tx:
             return tx.fetchall(sql.format(schema=prefix))
 
-    return _compare_tables(fetch, Path(bundle))
+    return [compare_table(fetch, Path(bundle), table, project_dir) for table in tables]
 
 
-def compare_published_with_truth(warehouse: Warehouse, bundle: Path) -> list[Comparison]:
+def compare_published_with_truth(
+    warehouse: Warehouse, bundle: Path, tables: tuple[str, ...] = TRUTH_TABLES
+) -> list[Comparison]:
     """The same check on the published tables, read the way a BI user reads them."""
     from churnhouse.query import run_query
 
-    return _compare_tables(lambda sql: run_query(warehouse, sql.format(schema=""))[1], bundle)
+    def fetch(sql: str) -> list[tuple]:
+        return run_query(warehouse, sql.format(schema=""))[1]
 
-
-def _compare_tables(fetch: Fetch, bundle: Path) -> list[Comparison]:
-    monthly_columns = MONTHLY_KEY + MONTHLY_COUNTS + MONTHLY_MONEY + MONTHLY_RATES
-    events_columns = EVENTS_KEY + EVENTS_EXACT + EVENTS_MONEY
-    return [
-        _compare(
-            "churn_monthly",
-            _read_truth(bundle, "churn_monthly"),
-            _read_table(fetch, "churn_monthly", monthly_columns),
-            MONTHLY_KEY,
-            MONTHLY_COUNTS,
-            MONTHLY_MONEY,
-            MONTHLY_RATES,
-        ),
-        _compare(
-            "churn_events",
-            _read_truth(bundle, "churn_events"),
-            _read_table(fetch, "churn_events", events_columns),
-            EVENTS_KEY,
-            EVENTS_EXACT,
-            EVENTS_MONEY,
-        ),
-    ]
+    return [compare_table(fetch, Path(bundle), table) for table in tables]

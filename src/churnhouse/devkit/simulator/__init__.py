@@ -44,6 +44,7 @@ from churnhouse.devkit.simulator.truth_health import (
     CUSTOMER_NPS_COLUMNS,
     HEALTH_SIGNAL_COLUMNS,
 )
+from churnhouse.devkit.simulator.truth_marts import COMPANY_TABLES, NPS_COLUMNS, NpsTruth
 
 __all__ = ["Summary", "simulate"]
 
@@ -126,13 +127,14 @@ def simulate(
     counts["fx_rates"] = write_fx_rates(out / "fx_rates.csv", fx_rates(seed, calendar))
     crm = CrmWriter(crm_url or f"sqlite:///{(out / 'crm.sqlite').resolve()}")
     crm.write({"users": staff_rows(calendar.start)})
-    monthly = MonthlyTruth()
+    monthly, nps = MonthlyTruth(), NpsTruth()
     with _TruthFiles(out / "truth") as truth, _BillingFiles(out / "billing") as billing:
         for result in _chunks(settings, workers):
             billing.append(result.billing)
             crm.write(result.crm)
             truth.append(result)
             monthly.merge(result.monthly)
+            nps.merge(result.nps)
             counts.update(result.counts)
             _progress(
                 f"simulate: chunk {result.number + 1}/{settings.chunks}, customers "
@@ -145,6 +147,7 @@ def simulate(
     rows = monthly.rows()
     _write_csv(out / "truth" / "churn_monthly.csv", MONTHLY_COLUMNS, rows)
     counts["truth_monthly_rows"] = len(rows)
+    _write_csv(out / "truth" / "nps_monthly.csv", NPS_COLUMNS, nps.rows())
     summary = Summary(counts, time.monotonic() - started, iso(calendar.as_of))
     _write_truth_json(out / "truth", settings, summary)
     _progress(
@@ -212,6 +215,7 @@ class _TruthFiles:
         "churn_mrr": CHURN_MRR_COLUMNS,
         "customer_nps": CUSTOMER_NPS_COLUMNS,
         "health_signals": HEALTH_SIGNAL_COLUMNS,
+        **COMPANY_TABLES,
     }
 
     def __init__(self, folder: Path):
@@ -234,6 +238,8 @@ class _TruthFiles:
         self.writers["churn_mrr"].writerows(result.churn_mrr)
         self.writers["customer_nps"].writerows(result.customer_nps)
         self.writers["health_signals"].writerows(result.health_signals)
+        for name, rows in result.marts.items():
+            self.writers[name].writerows(rows)
 
     def __exit__(self, *exc) -> None:
         for handle in self.handles.values():

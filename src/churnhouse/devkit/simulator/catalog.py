@@ -11,7 +11,7 @@ CURRENCIES = {
     "na": (("usd", 1.0),),
     "latam": (("usd", 1.0),),
     "emea": (("eur", 0.8), ("usd", 0.2)),
-    "apac": (("cny", 0.6), ("usd", 0.4)),
+    "apac": (("cny", 0.45), ("usd", 0.35), ("jpy", 0.2)),  # jpy: a zero-decimal currency
 }
 # (suffix, seconds): the UTC offset a region's devices and survey tool write.
 OFFSETS = {
@@ -27,12 +27,19 @@ SEAT_PRICE = {  # per seat and month, minor units
     "usd": (900, 1900, 4900, 9900),
     "eur": (800, 1700, 4500, 9000),
     "cny": (6500, 13900, 34900, 69900),
+    "jpy": (1300, 2800, 7200, 14500),  # whole yen: Stripe's amounts are not in cents
 }
 ADDON_PRODUCT = "prod_insights"
-ADDON_PRICE = {"usd": 2900, "eur": 2700, "cny": 19900}
+ADDON_PRICE = {"usd": 2900, "eur": 2700, "cny": 19900, "jpy": 4300}
 # plan name → (interval, interval_count, months per period, price factor on the monthly price)
+# The weekly and daily prices (every 4 weeks, every 30 days) are billed here on the same
+# monthly rhythm as the others: MRR reads the price's interval and the line's own period
+# (metrics.md), so they exercise the x52/12 and x365/12 scalings and their repeating
+# decimals (13/12, 73/72 of the amount) without a weekly billing clock.
 PLANS = {
     "monthly": ("month", 1, 1, 1.0),
+    "weekly": ("week", 4, 1, 12 / 13),
+    "daily": ("day", 30, 1, 360 / 365),
     "quarterly": ("month", 3, 3, 2.85),
     "annual": ("year", 1, 12, 10.0),
 }
@@ -42,8 +49,14 @@ FIRST_TIER = {
     "enterprise": ((2, 0.5), (3, 0.5)),
 }
 PLAN_SHARE = {
-    "smb": (("monthly", 0.8), ("quarterly", 0.05), ("annual", 0.15)),
-    "mid_market": (("monthly", 0.6), ("quarterly", 0.1), ("annual", 0.3)),
+    "smb": (
+        ("monthly", 0.68),
+        ("weekly", 0.07),
+        ("daily", 0.05),
+        ("quarterly", 0.05),
+        ("annual", 0.15),
+    ),
+    "mid_market": (("monthly", 0.55), ("weekly", 0.05), ("quarterly", 0.1), ("annual", 0.3)),
     "enterprise": (("monthly", 0.3), ("quarterly", 0.1), ("annual", 0.6)),
 }
 SEATS = {"smb": (1, 8), "mid_market": (8, 40), "enterprise": (30, 150)}

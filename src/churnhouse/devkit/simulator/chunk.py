@@ -35,6 +35,7 @@ from churnhouse.devkit.simulator.truth_health import (
     customer_nps_rows,
     health_signal_rows,
 )
+from churnhouse.devkit.simulator.truth_marts import COMPANY_TABLES, NpsTruth
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,11 @@ class ChunkResult:
     health_signals: list[list[str]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    # truth_marts: rows of each per-company mart table, and the NPS sums
+    marts: dict[str, list[list[str]]] = field(
+        default_factory=lambda: {name: [] for name in COMPANY_TABLES}
+    )
+    nps: NpsTruth = field(default_factory=NpsTruth)
 
 
 def build_chunk(settings: Settings, number: int) -> ChunkResult:
@@ -84,7 +90,9 @@ def build_chunk(settings: Settings, number: int) -> ChunkResult:
     counts.update(write_surveys(settings.out / "surveys", number, companies, calendar.as_of))
     result = ChunkResult(number, billing_lines(companies), crm_rows(companies), MonthlyTruth())
     for company in companies:
-        truth = company_truth(company, rates, calendar, result.monthly)
+        truth = company_truth(company, rates, calendar, result.monthly, result.nps)
+        for name, rows in truth.marts.items():
+            result.marts[name] += rows
         result.churns += truth.churns
         result.saves += truth.saves
         result.identity += truth.identity

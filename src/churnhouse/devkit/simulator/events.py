@@ -164,6 +164,7 @@ class Usage:
             self._bad_line(low, sink, dates, clock)
         random, add, as_of = self.rng.random, sink.add, self.as_of
         track, width, level = self.company.track_times, high - low, base * factor
+        activations = self.company.activation_times
         for user, user_part in self.users:
             if random() >= user.rate * level:
                 continue
@@ -198,6 +199,8 @@ class Usage:
                 add(received // DAY, line)
                 track.append(moment)
                 active = True
+                if event == ACTIVATION_EVENT:
+                    activations.append(moment)
                 if late:
                     self.counts["late_events"] += 1
                 if roll > 1 - DUPLICATE_SHARE:
@@ -226,6 +229,8 @@ class Usage:
         suffix, offset = user.offset
         local = moment + offset
         group = f'"group_id": "{self.company.workspace_id}", ' if self.rng.random() < 0.5 else ""
+        if group:
+            self.company.group_call_times.append(moment)
         email = messy_email(self.rng, user.email)
         line = (
             f'{{"message_id": "{self.prefix}{self.sequence:012x}", "type": "identify", '

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from churnhouse.devkit.simulator.clock import Calendar, month_label
 
-START_RATES = {"eur": 1.08, "cny": 0.139}
-MONTHLY_MOVE = {"eur": 0.012, "cny": 0.006}
+START_RATES = {"eur": 1.08, "cny": 0.139, "jpy": 0.0067}
+MONTHLY_MOVE = {"eur": 0.012, "cny": 0.006, "jpy": 0.01}
+DIGITS = {"jpy": 8}  # decimals written; 6 unless named
 
 
 def fx_rates(seed: int, calendar: Calendar) -> dict[tuple[str, int], str]:
@@ -20,7 +21,7 @@ def fx_rates(seed: int, calendar: Calendar) -> dict[tuple[str, int], str]:
         rates[("usd", month)] = "1"
         for currency in sorted(level):
             level[currency] *= 1 + rng.uniform(-MONTHLY_MOVE[currency], MONTHLY_MOVE[currency])
-            rates[(currency, month)] = f"{level[currency]:.6f}"
+            rates[(currency, month)] = f"{level[currency]:.{DIGITS.get(currency, 6)}f}"
     return rates
 
 

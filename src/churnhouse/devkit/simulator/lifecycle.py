@@ -50,6 +50,9 @@ SURVEY_IN_FLOW_SHARE = 0.7  # voluntary cancellations that go through the in-app
 OFFER_SHARE = 0.55
 OFFER_ACCEPT_SHARE = 0.35
 SAVE_HOLDS_SHARE = 0.6
+# Of declined offers: taken after all, and the customer leaves at once about 30 days later,
+# an hour on either side of the deflection edge (metrics.md, Saves), so the edge is pinned.
+EDGE_SAVE_SHARE = 0.5
 IMMEDIATE_CANCEL_SHARE = 0.15
 FEEDBACK_SHARE = 0.55
 PAYMENT_FAILURE_SHARE = 0.025  # renewals whose first charge fails (outside the involuntary story)
@@ -532,6 +535,13 @@ class Life:
             self._survey(moment, main.sub.id, self._reason(), "none", False, "canceled")
         self._cancel(moment, main)
 
+    def _on_edge_leave(self, moment: int) -> None:
+        """Cancelled with immediate effect, about 30 days after a save."""
+        main = self._main()
+        if main is None or main.cancel_at is not None:
+            return
+        self._cancel(moment, main, immediate=True)
+
     def _offer_saves(self, moment: int, main: Running) -> bool:
         """The cancel flow: a survey, maybe an offer; True when the customer is saved."""
         rng = self.rng
@@ -539,7 +549,10 @@ class Life:
             return False
         offers = [o for o in OFFERS[self.story] if o != "pause" or main.plan.months == 1]
         offer = rng.choice(offers) if offers and rng.random() < OFFER_SHARE else "none"
-        saved = offer != "none" and not self.saved_once and rng.random() < OFFER_ACCEPT_SHARE
+        can_save = offer != "none" and not self.saved_once
+        saved = can_save and rng.random() < OFFER_ACCEPT_SHARE
+        edge = can_save and not saved and rng.random() < EDGE_SAVE_SHARE
+        saved = saved or edge
         self._survey(
             moment, main.sub.id, self._reason(), offer, saved, "saved" if saved else "canceled"
         )
@@ -552,7 +565,10 @@ class Life:
             main.plan.pause_next = True
         elif offer == "downgrade":
             main.plan.downgrade_next = True
-        if rng.random() < SAVE_HOLDS_SHARE:
+        if edge:
+            side = HOUR if self.ctx.company.index % 2 else -HOUR  # odd companies: after
+            self._schedule(moment + 30 * DAY + side, "edge_leave")
+        elif rng.random() < SAVE_HOLDS_SHARE:
             self._schedule(moment + self._wait(self.hazard * 1.5), "request")
         else:
             self._schedule(moment + rng.randrange(3, 29) * DAY, "recancel")
@@ -595,10 +611,11 @@ class Life:
             )
         )
 
-    def _cancel(self, moment: int, main: Running) -> None:
+    def _cancel(self, moment: int, main: Running, immediate: bool | None = None) -> None:
         rng = self.rng
         sub = main.sub
-        immediate = rng.random() < IMMEDIATE_CANCEL_SHARE
+        drawn = rng.random() < IMMEDIATE_CANCEL_SHARE
+        immediate = drawn if immediate is None else immediate
         if rng.random() < FEEDBACK_SHARE:
             sub.feedback = rng.choice(BILLING_FEEDBACK[self.story])
             if rng.random() < 0.3:

@@ -211,4 +211,7 @@ class Company:
     activated: bool = False
     track_times: list[int] = field(default_factory=list)  # filled when events are written
     track_user_days: set[tuple[int, str]] = field(default_factory=set)  # (UTC day, user_id)
+    # also filled by the events writer, for the engagement and identity truth:
+    activation_times: list[int] = field(default_factory=list)  # track calls of the event
+    group_call_times: list[int] = field(default_factory=list)  # identify calls with group_id
     messy_emails: int = 0

@@ -224,9 +224,12 @@ def _covering(line, invoice, subscriptions, rates, calendar) -> Covering | None:
 def _attach_voice(records: CompanyRecords) -> None:
     """Survey and NPS answers to their customer (docs/metrics.md, Who is a customer)."""
     company, customers, tied = records.company, records.customers, records.tied
+    # An account no billing customer ties to is no customer: its contacts tie no answer.
+    keys = {key for key, _ in tied.values()}
     contact_keys: dict[str, set[str]] = defaultdict(set)
     for contact in company.contacts:
-        contact_keys[normal_email(contact.email)].add(contact.account_id)
+        if contact.account_id in keys:
+            contact_keys[normal_email(contact.email)].add(contact.account_id)
     billing_keys: dict[str, set[str]] = defaultdict(set)
     for bc in company.billing_customers:
         billing_keys[normal_email(bc.email)].add(tied[bc.id][0])
@@ -366,6 +369,11 @@ CHURN_COLUMNS = (
     "reason_category",
     "archetype",
     "is_influenceable",
+    "churn_month",
+    "spell_number",
+    "life_started_at",
+    "reason_source",
+    "ending_subscriptions",
 )
 
 
@@ -376,10 +384,11 @@ def churn_rows(records: CompanyRecords, customer: Customer, as_of: int) -> list[
         return []
     first_active = runs[0][0]
     rows = []
-    for became_active, churned_at in runs:
+    for spell, (became_active, churned_at) in enumerate(runs, start=1):
         if churned_at > as_of:
             continue
-        rows.append(_churn_row(records, customer, became_active, churned_at, first_active))
+        row = _churn_row(records, customer, became_active, churned_at, first_active)
+        rows.append([*row[:14], str(spell), *row[14:]])
     return rows
 
 
@@ -390,7 +399,7 @@ def _churn_row(records, customer: Customer, became_active: int, churned_at: int,
     ]
     requested = [sub.canceled_at for sub in ending if sub.canceled_at is not None]
     involuntary = any(_is_involuntary(records, sub) for sub in ending)
-    statement = _primary_statement(customer, ending, became_active, churned_at, involuntary)
+    statement, source = _primary_statement(customer, ending, became_active, churned_at, involuntary)
     complaint_before = any(
         churned_at - COMPLAINT_WINDOW <= c[0] < churned_at for c in customer.complaints
     )
@@ -414,7 +423,18 @@ def _churn_row(records, customer: Customer, became_active: int, churned_at: int,
         statement.category,
         kind,
         "true" if is_influenceable(kind, statement.category) else "false",
+        truth_text(month_start(_month_number(churned_at)))[:10],
+        truth_text(became_active),
+        source or "",
+        str(len(ending)),
     ]
+
+
+def _month_number(instant: int) -> int:
+    from churnhouse.devkit.simulator.clock import utc_datetime
+
+    moment = utc_datetime(instant)
+    return moment.year * 12 + moment.month - 1
 
 
 def _latest_before(times: list[int], instant: int) -> int | None:
@@ -435,7 +455,7 @@ def _is_involuntary(records: CompanyRecords, sub: Subscription) -> bool:
     return False
 
 
-def _primary_statement(customer, ending, became_active, churned_at, involuntary) -> Statement:
+def _primary_statement(customer, ending, became_active, churned_at, involuntary):
     """Metrics spec, Reasons: survey, then billing feedback, complaint, payment_failed, unknown."""
     answers = [
         r
@@ -446,18 +466,18 @@ def _primary_statement(customer, ending, became_active, churned_at, involuntary)
         latest = max(answers, key=lambda r: (r.submitted_at, r.response_id))
         stated = survey_statement(latest.primary_reason, latest.reason_text)
         if stated is not None:
-            return stated
+            return stated, "survey"
     with_feedback = [sub for sub in ending if sub.feedback]
     if with_feedback:
         latest = max(with_feedback, key=lambda s: (s.canceled_at or -1, s.id))
-        return billing_statement(latest.feedback)
+        return billing_statement(latest.feedback), "billing"
     recent = [c for c in customer.complaints if churned_at - COMPLAINT_WINDOW <= c[0] < churned_at]
     if recent:
         _, _, subject, body = max(recent)
-        return complaint_statement(subject, body)
+        return complaint_statement(subject, body), "crm"
     if involuntary:
-        return Statement("payment_failed", "payment_failed")
-    return Statement("unknown", None)
+        return Statement("payment_failed", "payment_failed"), None
+    return Statement("unknown", None), None
 
 
 # --- saves -------------------------------------------------------------------------------------
@@ -501,11 +521,18 @@ class CompanyTruth:
     saves: list[list[str]]
     identity: list[list[str]]
     unmatched: int
+    marts: dict[str, list[list[str]]] = field(default_factory=dict)
 
 
-def company_truth(company: Company, rates, calendar: Calendar, monthly: MonthlyTruth):
-    """The company's churns, saves and identity rows; its months are added to `monthly`."""
+def company_truth(company: Company, rates, calendar: Calendar, monthly: MonthlyTruth, nps=None):
+    """The company's churns, saves, identity and mart rows (`truth_marts`).
+
+    Its months are added to `monthly`, its NPS answers to `nps` (a `truth_marts.NpsTruth`).
+    """
+    from churnhouse.devkit.simulator.truth_marts import NpsTruth, company_mart_rows
+
     records = company_records(company, rates, calendar)
+    marts = company_mart_rows(records, calendar, nps if nps is not None else NpsTruth())
     churns, saves = [], []
     for key in sorted(records.customers):
         customer = records.customers[key]
@@ -513,4 +540,4 @@ def company_truth(company: Company, rates, calendar: Calendar, monthly: MonthlyT
         churns.extend(churn_rows(records, customer, calendar.as_of))
         saves.extend(save_rows(customer, calendar.as_of))
     unmatched = sum(rule is None for _, rule in records.tied.values())
-    return CompanyTruth(sorted(churns), sorted(saves), identity_rows(records), unmatched)
+    return CompanyTruth(sorted(churns), sorted(saves), identity_rows(records), unmatched, marts)

@@ -28,7 +28,7 @@ def nps_responses(
     rng: random.Random, company: Company, respondents: list[str], as_of: int
 ) -> list[NpsResponse]:
     """A survey every ~90 days of each paying stretch; scores sink before a chosen churn."""
-    base = rng.choice((10, 9, 9, 8, 8, 7, 6))
+    base = rng.choice((10, 9, 9, 8, 8, 7, 6, 3))  # some unhappy users: scores reach 0
     responses: list[NpsResponse] = []
     for stretch in company.stretches:
         if stretch.story == "trial":
