@@ -185,9 +185,17 @@ def test_the_simulated_company_quarantines_the_injected_mess_and_publishes_the_t
     # `churnhouse run` shows one line per task, with counts and seconds.
     tasks = [line.split()[0] for line in progress.splitlines() if line.startswith("  ")]
     extracts = sorted(f"extract_{source}" for source in source_names())
-    assert sorted(tasks[: len(extracts)]) == extracts, progress
-    assert tasks[len(extracts) :] == ["validate_raw", "build_marts", "validate_marts", "publish"]
-    assert re.search(r"validate_raw +\d+\.\ds  6 suites, \d+ checks, all passed", progress)
+    assert tasks[0] == "check_alerts_config", progress
+    assert sorted(tasks[1 : len(extracts) + 1]) == extracts, progress
+    assert tasks[len(extracts) + 1 :] == [
+        "validate_raw",
+        "build_marts",
+        "validate_marts",
+        "publish",
+        "send_alerts",
+    ]
+    # 5 table suites, the events volume, each of the 5 sources' quarantined share
+    assert re.search(r"validate_raw +\d+\.\ds  11 suites, \d+ checks, all passed", progress)
     assert re.search(r"build_marts .*build: .*\d+ models, \d+ tests", progress)
     dashboard = tmp_path / "home" / "dashboard" / "index.html"
     assert f"dashboard written: {dashboard}" in progress and dashboard.exists()
