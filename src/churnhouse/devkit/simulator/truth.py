@@ -221,9 +221,10 @@ def _covering(line, invoice, subscriptions, rates, calendar) -> Covering | None:
     return Covering(line.start, end, monthly, subscription.id)
 
 
-def _attach_voice(records: CompanyRecords) -> None:
-    """Survey and NPS answers to their customer (docs/metrics.md, Who is a customer)."""
-    company, customers, tied = records.company, records.customers, records.tied
+def tied_answers(records: CompanyRecords) -> tuple[list[tuple], list[tuple]]:
+    """Each cancellation and NPS answer with the customer key it ties to (None: no customer),
+    by docs/metrics.md, Who is a customer."""
+    company, tied = records.company, records.tied
     # An account no billing customer ties to is no customer: its contacts tie no answer.
     keys = {key for key, _ in tied.values()}
     contact_keys: dict[str, set[str]] = defaultdict(set)
@@ -236,20 +237,29 @@ def _attach_voice(records: CompanyRecords) -> None:
 
     def by_email(email: str) -> str | None:
         email = normal_email(email)
-        for keys in (contact_keys.get(email), billing_keys.get(email)):
-            if email and keys and len(keys) == 1:
-                return next(iter(keys))
+        for found in (contact_keys.get(email), billing_keys.get(email)):
+            if email and found and len(found) == 1:
+                return next(iter(found))
         return None
 
+    cancel = []
     for response in company.cancel_responses:
         subscription = records.subscriptions.get(response.subscription_id)
         key = tied[subscription.customer][0] if subscription else by_email(response.email)
+        cancel.append((response, key))
+    nps = [(answer, by_email(answer.email)) for answer in company.nps_responses]
+    return cancel, nps
+
+
+def _attach_voice(records: CompanyRecords) -> None:
+    """Survey and NPS answers to their customer."""
+    cancel, nps = tied_answers(records)
+    for response, key in cancel:
         if key is not None:
-            customers[key].responses.append(response)
-    for answer in company.nps_responses:
-        key = by_email(answer.email)
+            records.customers[key].responses.append(response)
+    for answer, key in nps:
         if key is not None:
-            customers[key].nps.append(answer)
+            records.customers[key].nps.append(answer)
 
 
 # --- months ------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from churnhouse.devkit.simulator.truth import (
     email_domain,
     money,
     normal_email,
+    tied_answers,
 )
 
 ACTIVATION_WINDOW = 14 * DAY
@@ -174,31 +175,8 @@ class Voice:
 
 
 def tie_answers(records: CompanyRecords) -> Voice:
-    company, tied = records.company, records.tied
-    keys = {key for key, _ in tied.values()}
-    contact_keys: dict[str, set[str]] = defaultdict(set)
-    for contact in company.contacts:
-        if contact.account_id in keys:
-            contact_keys[normal_email(contact.email)].add(contact.account_id)
-    billing_keys: dict[str, set[str]] = defaultdict(set)
-    for bc in company.billing_customers:
-        billing_keys[normal_email(bc.email)].add(tied[bc.id][0])
-
-    def by_email(email: str) -> str | None:
-        email = normal_email(email)
-        for found in (contact_keys.get(email), billing_keys.get(email)):
-            if email and found and len(found) == 1:
-                return next(iter(found))
-        return None
-
-    voice = Voice()
-    for response in company.cancel_responses:
-        subscription = records.subscriptions.get(response.subscription_id)
-        key = tied[subscription.customer][0] if subscription else by_email(response.email)
-        voice.cancel.append((response, key))
-    for answer in company.nps_responses:
-        voice.nps.append((answer, by_email(answer.email)))
-    return voice
+    cancel, nps = tied_answers(records)
+    return Voice(cancel, nps)
 
 
 # --- cancel_saves --------------------------------------------------------------------------------
