@@ -1,7 +1,7 @@
 """Reconciliation: each month's published total MRR against the billing lines it came from.
 
 The MRR at the close of every month is recomputed here straight from the raw
-billing lines (docs/metrics.md, "Money: MRR"), independently of the dbt models,
+billing lines, net of discounts (docs/metrics.md, "Money: MRR"), independently of the dbt models,
 and must equal the `all`/`all` row of churn_monthly to the cent.
 """
 
@@ -15,7 +15,7 @@ WITH lines AS (
     SELECT l.period_start AS s,
            CASE WHEN sub.ended_at IS NOT NULL AND sub.ended_at < l.period_end
                 THEN sub.ended_at ELSE l.period_end END AS e,
-           CAST(l.amount AS DECIMAL(38, 12))
+           CAST(l.amount - coalesce(l.discount_amount, 0) AS DECIMAL(38, 12))
              / CASE WHEN lower(l.currency) IN (SELECT currency FROM seeds.zero_decimal_currencies)
                     THEN 1 ELSE 100 END
              / l.recurring_interval_count

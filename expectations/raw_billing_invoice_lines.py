@@ -20,6 +20,9 @@ def expectations(gx, facts):
         e.ExpectColumnValuesToBeInSet(
             column="recurring_interval", value_set=["day", "week", "month", "year"]
         ),
+        # A price no list knows, or a subscription line without a recurring interval,
+        # would silently be zero MRR (docs/sources.md, "Two object shapes").
+        e.ExpectColumnValuesToBeNull(column="line_problem"),
         e.ExpectColumnValuesToBeBetween(
             column="period_start", min_value=facts["earliest_sane"], max_value=facts["latest_sane"]
         ),

@@ -62,11 +62,25 @@ def create_table_sql(table: RawTable) -> str:
 def ensure_raw_tables(tx: Transaction, tables: Sequence[RawTable]) -> None:
     tx.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
     for table in (*tables, QUARANTINE, LOADS):
-        tx.execute(create_table_sql(table))
-        for child in table.children:
-            tx.execute(create_table_sql(child))
-    # Warehouses made before the column existed.
-    tx.execute(f"ALTER TABLE {LOADS.qualified_name} ADD COLUMN IF NOT EXISTS blocking_files TEXT")
+        for each in (table, *table.children):
+            tx.execute(create_table_sql(each))
+            _add_new_columns(tx, each)
+
+
+def _add_new_columns(tx: Transaction, table: RawTable) -> None:
+    """Columns a newer version added, on a warehouse made before them (nullable, so old
+    rows read as unknown until their next re-read)."""
+    present = {
+        name
+        for (name,) in tx.fetchall(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ?",
+            [RAW_SCHEMA, table.name],
+        )
+    }
+    for name, sql_type in table.all_columns.items():
+        if name not in present:
+            tx.execute(f"ALTER TABLE {table.qualified_name} ADD COLUMN {name} {sql_type}")
 
 
 def _key_match(key: Sequence[str], left: str, right: str) -> str:

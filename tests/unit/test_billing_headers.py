@@ -52,7 +52,7 @@ def test_every_request_names_the_api_version_the_extractor_reads(server, monkeyp
     monkeypatch.delenv("CHURN_STRIPE_VERSION", raising=False)
     with BillingApiClient(server, "sk_test") as client:
         assert [o["id"] for o in client.iter_objects("customers")] == ["cus_1"]
-    assert Recorder.seen[0]["Stripe-Version"] == DEFAULT_STRIPE_VERSION == "2025-02-24.acacia"
+    assert Recorder.seen[0]["Stripe-Version"] == DEFAULT_STRIPE_VERSION == "2025-03-31.basil"
 
 
 def test_the_api_version_is_a_setting(server, monkeypatch):

@@ -1,5 +1,6 @@
 -- Invoice lines with their own service period; `subscription_id` is the line's, else the invoice's
--- (the loader already coalesced them).
+-- (the loader already coalesced them, in either Stripe API shape). `amount` is net of the
+-- line's discounts (docs/metrics.md, Money: MRR); Stripe's own `amount` is `gross_amount`.
 select
     invoice_id,
     line_id,
@@ -11,7 +12,9 @@ select
     lower(recurring_interval) as recurring_interval,
     recurring_interval_count,
     quantity,
-    amount,
+    amount - coalesce(discount_amount, 0) as amount,
+    amount as gross_amount,
+    coalesce(discount_amount, 0) as discount_amount,
     period_start,
     period_end,
     coalesce(proration, false) as is_proration

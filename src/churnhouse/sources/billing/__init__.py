@@ -2,7 +2,7 @@
 
 `client.py` is the HTTP transport (paging, retries, back-off), `export.py` reads
 the export folder line by line, and `extract.py` turns either into raw-table
-batches. Customers and subscriptions are re-read in full each run; invoices and
+batches. Customers, subscriptions and prices are re-read in full each run; invoices and
 charges from the look-back start. A copy of an object seen again replaces the
 earlier one.
 """
@@ -19,11 +19,12 @@ from churnhouse.sources.billing.extract import (
     CUSTOMERS,
     INVOICE_LINES,
     INVOICES,
+    PRICES,
     SUBSCRIPTIONS,
     extract,
 )
 
-RAW_TABLES = (CUSTOMERS, SUBSCRIPTIONS, INVOICES, CHARGES)  # invoice lines: INVOICES' child
+RAW_TABLES = (PRICES, CUSTOMERS, SUBSCRIPTIONS, INVOICES, CHARGES)  # lines: INVOICES' child
 LOOKBACK_DAYS = 3  # invoices and charges from the look-back start; the rest in full
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "CUSTOMERS",
     "INVOICES",
     "INVOICE_LINES",
+    "PRICES",
     "LOOKBACK_DAYS",
     "RAW_TABLES",
     "RESOURCES",

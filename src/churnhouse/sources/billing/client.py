@@ -65,10 +65,11 @@ class BillingApiUnreachable(BillingApiError, PermanentError):
     minutes cannot help a night that has not reached the API once."""
 
 
-# The Stripe API version whose object shapes the extractor reads: the last one before
-# 2025-03-31.basil moved prices and subscriptions under `pricing` / `parent`. A real
-# account answers every request in the version the header names, whatever its default.
-DEFAULT_STRIPE_VERSION = "2025-02-24.acacia"
+# The Stripe API version asked for unless CHURN_STRIPE_VERSION says otherwise: the one
+# that moved prices and subscriptions under `pricing` / `parent`, the newest shape the
+# extractor is tested with (it reads the older shape too). A real account answers
+# every request in the version the header names, whatever its default.
+DEFAULT_STRIPE_VERSION = "2025-03-31.basil"
 UNREACHABLE_ATTEMPTS = 3
 CONNECT_TIMEOUT = 5
 
@@ -143,6 +144,15 @@ class BillingApiClient:
         if created_lt is not None:
             params["created[lt]"] = int(created_lt)
         params.update(extra_params or {})
+        yield from self.iter_list(path, params)
+
+    def iter_invoice_lines(self, invoice_id: str) -> Iterator[dict]:
+        """Every line of one invoice (`GET /v1/invoices/{id}/lines`), for a cut-short list."""
+        yield from self.iter_list(f"/v1/invoices/{invoice_id}/lines", {"limit": self.page_size})
+
+    def iter_list(self, path: str, params: dict) -> Iterator[dict]:
+        """Every object of the list at `path`, following `has_more` to the last page."""
+        params = dict(params)
         while True:
             page = self._get_page(path, params)
             yield from page["data"]

@@ -1,4 +1,5 @@
-"""The billing export folder: one JSON Lines file per resource (`customers.jsonl`, ...).
+"""The billing export folder: one JSON Lines file per resource (`customers.jsonl`, ...),
+plus `invoice_lines.jsonl` for invoices whose embedded line list is cut short.
 
 Each line is one Stripe object. Lines are read one by one so that a bad line
 (not UTF-8, not JSON, not an object, no `id`) is reported with its line number
@@ -15,7 +16,10 @@ from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
-RESOURCES = ("customers", "subscriptions", "invoices", "charges")
+RESOURCES = ("customers", "subscriptions", "invoices", "charges", "prices")
+# The rest of an invoice whose embedded `lines` list is cut short (`has_more`): line
+# objects with `invoice` set. Only an export has this file; the API pages the lines.
+INVOICE_LINES_FILE = "invoice_lines"
 
 T = TypeVar("T")
 
@@ -31,7 +35,7 @@ class ExportLine(NamedTuple):
 
 def export_file(folder: Path | str, resource: str) -> Path:
     """The file that holds `resource` in an export folder."""
-    if resource not in RESOURCES:
+    if resource not in (*RESOURCES, INVOICE_LINES_FILE):
         raise ValueError(f"unknown billing resource {resource!r}; expected one of {RESOURCES}")
     return Path(folder) / f"{resource}.jsonl"
 
