@@ -121,3 +121,56 @@ def test_the_mrr_reconciliation_stops_a_total_the_lines_do_not_give(marts_wareho
     with marts_warehouse.transaction() as tx:
         failed = tx.fetchall("SELECT suite FROM raw._validation_runs WHERE NOT success")
     assert failed == [("marts_mrr_reconciliation",)]
+
+
+def test_the_mrr_reconciliation_counts_lines_net_of_their_discounts(marts_warehouse):
+    """A 10 % coupon on the yen line: 108,000 JPY net = 723.60 USD, not 804.00."""
+    write_yen_billing(marts_warehouse)
+    with marts_warehouse.transaction() as tx:
+        tx.execute(
+            "UPDATE raw.billing_invoice_lines SET discount_amount = 12000 WHERE line_id = 'il_1'"
+        )
+    build(marts_warehouse, mrr_end="723.60")
+    outcomes = {o.suite: o for o in run_marts_gate(marts_warehouse, RUN)}
+    assert outcomes["marts_mrr_reconciliation"].success
+
+
+def publish_night(warehouse, mrr_end: str) -> None:
+    """Build the audit schema with `mrr_end` and publish it as tonight's as_of."""
+    build(warehouse, mrr_end=mrr_end)
+    warehouse.publish_audit("analytics_audit", "analytics", RUN.run_id, RUN.interval_end)
+    with warehouse.transaction() as tx:
+        tx.execute("DROP SCHEMA IF EXISTS analytics_audit CASCADE")
+        tx.execute("CREATE SCHEMA analytics_audit")
+
+
+NEXT = RunWindow("night-2", datetime(2024, 4, 1), datetime(2024, 4, 2))
+
+
+def test_a_night_whose_closed_months_collapse_is_stopped_naming_the_figure(marts_warehouse):
+    publish_night(marts_warehouse, mrr_end="804.00")
+    build(marts_warehouse, mrr_end="0")
+    with pytest.raises(GateFailed) as failure:
+        run_marts_gate(marts_warehouse, NEXT)
+    message = str(failure.value)
+    assert (
+        "total MRR at the close of 2024-03: published 804.00, tonight 0.00 (100% moved" in message
+    )
+    assert "active customers" not in message and "churn rows" not in message
+    with marts_warehouse.transaction() as tx:
+        failed = tx.fetchall("SELECT suite FROM raw._validation_runs WHERE NOT success")
+    assert ("marts_against_published",) in failed
+
+
+def test_a_night_that_nudges_its_closed_months_passes_the_collapse_check(marts_warehouse):
+    """A coupon applied late takes 10 % off a closed month: a nudge, not a collapse."""
+    write_yen_billing(marts_warehouse)
+    publish_night(marts_warehouse, mrr_end="804.00")
+    with marts_warehouse.transaction() as tx:
+        tx.execute(
+            "UPDATE raw.billing_invoice_lines SET discount_amount = 12000 WHERE line_id = 'il_1'"
+        )
+    build(marts_warehouse, mrr_end="723.60")
+    outcomes = {o.suite: o for o in run_marts_gate(marts_warehouse, NEXT)}
+    assert outcomes["marts_against_published"].success
+    assert outcomes["marts_against_published"].evaluated == 1

@@ -3,7 +3,8 @@ schema before publication).
 
 Suites are code in `expectations/` (`suites`), validated by one GE context per
 gate (`runner`), with each source's volume held against its usual (`volume`) and
-the published text scanned for personal data (`pii`); every outcome is recorded
+the published text scanned for personal data (`pii`), tonight's closed months held
+against the published ones (`collapse`); every outcome is recorded
 (`record`) and any failure raises `GateFailed` listing each failed expectation
 with a sample of the offending values.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from churnhouse.contracts import AUDIT_SCHEMA, RunWindow
+from churnhouse.gates.collapse import collapse_outcome
 from churnhouse.gates.hold import hold_rejected_rows
 from churnhouse.gates.pii import person_names, text_values_sql
 from churnhouse.gates.quarantine import quarantine_outcomes
@@ -91,6 +93,9 @@ def run_marts_gate(
         )
         expectations = suite.expectations(validator.gx, facts)
         outcomes.append(validator.query(warehouse, suite.name, sql, [], expectations, suite.table))
+    collapse = collapse_outcome(validator, warehouse, run, schema)
+    if collapse is not None:
+        outcomes.append(collapse)
     validator.finish()
     record_outcomes(warehouse, run, "marts", outcomes)
     raise_on_failure("marts gate", outcomes)
