@@ -266,3 +266,31 @@ def test_the_window_moves_past_an_unreadable_file(warehouse, tmp_path):
         )
     assert end == NIGHT.interval_end
     assert NEXT.interval_start - timedelta(days=7) < end
+
+
+# --- an invoice line that cannot be priced stops the night ----------------------------------
+
+
+def test_a_line_naming_an_unknown_price_is_held_and_stops_the_night(warehouse, tmp_path):
+    """The newer Stripe shape names a price by id; an export without that price must not
+    load as zero MRR."""
+    from factories import EXAMPLES
+
+    invoice = json.loads((EXAMPLES / "billing-invoice-2025-03-31.json").read_text())
+    invoice["lines"]["has_more"] = False
+    folder = tmp_path / "billing"
+    folder.mkdir()
+    (folder / "invoices.jsonl").write_text(json.dumps(invoice) + "\n")
+    settings = SourceSettings(crm_url="", billing_url=str(folder), events_uri="", surveys_uri="")
+    night = RunWindow("night-1", datetime(2024, 9, 1), datetime(2024, 9, 2))
+    ingest("billing", night, settings, warehouse)
+    with pytest.raises(GateFailed) as failure:
+        run_raw_gate(warehouse, "billing", night)
+    assert (
+        "invoice in_8I9o0P line il_1A2s3D: price price_team_monthly_eur is in no price list"
+        in str(failure.value)
+    )
+    assert count(warehouse, "SELECT count(*) FROM raw.billing_invoice_lines") == 0
+    assert held(warehouse, "billing_invoice_lines") == [
+        "held by the raw gate: expect_column_values_to_be_null on line_problem"
+    ]

@@ -175,3 +175,30 @@ def test_a_subscription_of_the_newer_shape_takes_its_period_from_the_items(tmp_p
         old_row["current_period_start"],
         old_row["current_period_end"],
     )
+
+
+def test_a_one_time_invoice_item_on_a_subscription_invoice_is_not_mrr_and_not_a_problem(tmp_path):
+    """A setup fee: an invoice item of the subscription with a one-time price."""
+    invoice = copy.deepcopy(NEW_INVOICE)
+    invoice["lines"]["has_more"] = False
+    line = invoice["lines"]["data"][0]
+    details = line["parent"].pop("subscription_item_details")
+    details.pop("subscription_item")
+    line["parent"] = {"type": "invoice_item_details", "invoice_item_details": details}
+    setup_fee = {**PRICE, "type": "one_time", "recurring": None}
+    tables, _ = _extract(_export(tmp_path / "fee", invoices=[invoice], prices=[setup_fee]))
+    row = _line(tables, "il_1A2s3D")
+    assert (row["recurring_interval"], row["line_problem"], row["price_type"]) == (
+        None,
+        None,
+        "one_time",
+    )
+    # The same one-time price on a subscription item is a contradiction: it stops the night.
+    tables, _ = _extract(
+        _export(
+            tmp_path / "item",
+            invoices=[NEW_INVOICE | {"lines": {**NEW_INVOICE["lines"], "has_more": False}}],
+            prices=[setup_fee],
+        )
+    )
+    assert "no recurring interval" in _line(tables, "il_1A2s3D")["line_problem"]

@@ -31,6 +31,8 @@ def offending_rows_predicate(expectation, table: str, run_id_param: str = "?") -
     column = checked_identifier(kwargs["column"]) if kwargs.get("column") else None
     if rule == "expect_column_values_to_not_be_null":
         return f"{column} IS NULL"
+    if rule == "expect_column_values_to_be_null":
+        return f"{column} IS NOT NULL"
     if rule == "expect_column_values_to_be_in_set":
         values = ", ".join(_literal(v) for v in kwargs["value_set"])
         return f"{column} IS NOT NULL AND {column} NOT IN ({values})"

@@ -293,6 +293,8 @@ class LineFacts:
 
     subscription: str | None
     subscription_item: str | None
+    # Billed for a subscription item (always a recurring price), not an invoice item.
+    is_subscription_item: bool
     proration: bool
     price: dict | None  # the whole price object, when the line carries it
     price_id: str | None
@@ -312,10 +314,15 @@ def line_facts(line: dict) -> LineFacts:
     proration = line.get("proration")
     if proration is None:
         proration = details.get("proration")
+    subscription_item = object_id(line.get("subscription_item")) or object_id(
+        details.get("subscription_item")
+    )
     return LineFacts(
         subscription=object_id(line.get("subscription")) or object_id(details.get("subscription")),
-        subscription_item=object_id(line.get("subscription_item"))
-        or object_id(details.get("subscription_item")),
+        subscription_item=subscription_item,
+        is_subscription_item=bool(subscription_item)
+        or line.get("type") == "subscription"
+        or parent.get("type") == "subscription_item_details",
         proration=bool(proration),
         price=price,
         price_id=object_id(price_value),
@@ -371,9 +378,12 @@ def _line_problem(
     where = f"invoice {invoice_id} line {line_id}"
     if facts.price_id is not None and price is None:
         return f"{where}: price {facts.price_id} is in no price list (/v1/prices, prices.jsonl)"
+    if _recurring(price).get("interval"):
+        return None
     claimed = facts.subscription or subscription
-    one_time = (price or {}).get("type") == "one_time"
-    if claimed and not one_time and not _recurring(price).get("interval"):
+    # An invoice item on a subscription's invoice (a setup fee) may be one-time.
+    one_time_item = (price or {}).get("type") == "one_time" and not facts.is_subscription_item
+    if claimed and not one_time_item:
         return f"{where}: claims subscription {claimed} but has no recurring interval"
     return None
 
