@@ -27,6 +27,7 @@ from churnhouse.devkit.stripe_shapes import CURRENT_API_VERSION, is_new_shape, t
 BILLING_FILES = ("customers", "subscriptions", "invoices", "charges", "invoice_lines")
 CUT_SHORT_SHARE = 0.5  # of invoices with more than one line: the embedded list is cut short
 EMBEDDED_LINES = 1  # lines an invoice cut short still embeds; the rest are in invoice_lines
+PRICES_CREATED = 1_577_836_800  # 2020-01-01: the catalog predates any simulated span
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def price_object(price: Price, active: bool = True) -> dict:
         "id": price.id,
         "object": "price",
         "active": active,
+        "created": PRICES_CREATED,
         "currency": price.currency,
         "product": price.product,
         "type": "recurring" if price.interval else "one_time",
