@@ -252,3 +252,28 @@ def test_without_a_header_the_account_default_answers(bundle, files):
             )
         assert ("parent" in answer.json()) is new
         assert answer.headers["Stripe-Version"] == (default or CURRENT_API_VERSION)
+
+
+@pytest.mark.parametrize("shape", ["before-2025-03-31", "from-2025-03-31"])
+def test_stripes_published_fixtures_are_served_in_either_shape(tmp_path, shape):
+    from stripe_fixtures import write_fixture_export
+
+    objects = write_fixture_export(tmp_path / "billing", shape)
+    invoice_id, price = objects["invoices"][0]["id"], objects["prices"][0]
+    with start_in_background(tmp_path / "billing", KEY) as running:
+        for version, new in ((CURRENT_API_VERSION, True), (OLD_API_VERSION, False)):
+            client = client_for(running, version)
+            customers = [c.id for c in client.v1.customers.list().auto_paging_iter()]
+            assert customers == [objects["customers"][0]["id"]], "the deleted one is left out"
+            invoice = client.v1.invoices.retrieve(invoice_id, params={"expand": ["customer"]})
+            assert invoice.customer.id == customers[0]
+            lines = [line.to_dict() for line in invoice.lines.auto_paging_iter()]
+            assert len(lines) == 2
+            if new:
+                ids = {line["pricing"]["price_details"]["price"] for line in lines}
+                subscription = invoice.parent.subscription_details.subscription
+            else:
+                ids = {line["price"]["id"] for line in lines}
+                subscription = invoice.subscription
+            assert ids == {price["id"]}
+            assert subscription == objects["subscriptions"][0]["id"]

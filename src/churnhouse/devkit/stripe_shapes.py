@@ -113,7 +113,7 @@ def _invoice_to_new(invoice: dict) -> dict:
 
 def _invoice_to_old(invoice: dict, prices: Mapping[str, Mapping]) -> dict:
     parent = invoice.pop("parent", None) or {}
-    subscription = (parent.get("subscription_details") or {}).get("subscription")
+    subscription = _details(parent, "subscription_details").get("subscription")
     out = _insert_after(invoice, "customer", "subscription", subscription)
     _map_lines(out, lambda line: _line_to_old(line, prices))
     return out
@@ -126,6 +126,9 @@ def _line_to_new(line: dict) -> dict:
     subscription = line.pop("subscription", None)
     item = line.pop("subscription_item", None)
     proration = bool(line.pop("proration", False))
+    proration_details = line.pop("proration_details", None) or {"credited_items": None}
+    invoice_item = line.pop("invoice_item", None)
+    line.pop("type", None)  # "subscription" | "invoiceitem": parent.type says it now
     price = line.pop("price", None)
     if subscription is not None or item is not None:
         parent = {
@@ -135,8 +138,8 @@ def _line_to_new(line: dict) -> dict:
                 "subscription": subscription,
                 "subscription_item": item,
                 "proration": proration,
-                "proration_details": {"credited_items": None},
-                "invoice_item": None,
+                "proration_details": proration_details,
+                "invoice_item": invoice_item,
             },
         }
     else:
@@ -144,9 +147,9 @@ def _line_to_new(line: dict) -> dict:
             "type": "invoice_item_details",
             "subscription_item_details": None,
             "invoice_item_details": {
-                "invoice_item": None,
+                "invoice_item": invoice_item,
                 "proration": proration,
-                "proration_details": {"credited_items": None},
+                "proration_details": proration_details,
                 "subscription": None,
             },
         }
@@ -166,7 +169,7 @@ def _line_to_new(line: dict) -> dict:
 
 def _line_to_old(line: dict, prices: Mapping[str, Mapping]) -> dict:
     parent = line.pop("parent", None) or {}
-    details = parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
+    details = _details(parent, "subscription_item_details", "invoice_item_details")
     pricing = line.pop("pricing", None) or {}
     price_ref = (pricing.get("price_details") or {}).get("price")
     price = None
@@ -181,6 +184,14 @@ def _line_to_old(line: dict, prices: Mapping[str, Mapping]) -> dict:
     line["proration"] = bool(details.get("proration", False))
     line["price"] = price
     return line
+
+
+def _details(parent: Mapping, *kinds: str) -> Mapping:
+    """The details `parent.type` names (Stripe fills only that one), else the first given."""
+    kind = parent.get("type")
+    if kind is not None:
+        return (parent.get(kind) or {}) if kind in kinds else {}
+    return next((parent[k] for k in kinds if parent.get(k)), {})
 
 
 def _unit_amount_decimal(price) -> str | None:
