@@ -40,6 +40,7 @@ def _positive(text: str) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     from churnhouse.devkit.simulator import simulate
+    from churnhouse.devkit.stripe_shapes import CURRENT_API_VERSION
 
     summary = simulate(
         out=Path(args.out),
@@ -48,6 +49,8 @@ def _simulate(args: argparse.Namespace) -> int:
         start=args.start,
         seed=args.seed,
         crm_url=args.crm_url,
+        stripe_api_version=args.stripe_api_version or CURRENT_API_VERSION,
+        stripe_upgrade_at=args.stripe_upgrade_at and args.stripe_upgrade_at.isoformat(),
     )
     print(summary.describe())
     return 0
@@ -71,6 +74,7 @@ def _billing_api(args: argparse.Namespace) -> int:
         error_share=args.error_share,
         retry_after=args.retry_after,
         fault_seed=args.fault_seed,
+        default_api_version=args.stripe_version,
     )
     return 0
 
@@ -245,6 +249,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="SQLAlchemy URL for the CRM (default: OUT/crm.sqlite)",
     )
+    sim.add_argument(
+        "--stripe-api-version",
+        default=None,
+        help="the Stripe API version whose object shape billing is written in "
+        "(default 2025-03-31.basil; e.g. 2025-02-24.acacia for the shape before 2025-03-31)",
+    )
+    sim.add_argument(
+        "--stripe-upgrade-at",
+        default=None,
+        type=_day,
+        help="YYYY-MM-DD: the account moved to --stripe-api-version that day; invoices "
+        "created before it are in the old shape",
+    )
     sim.set_defaults(func=_simulate)
 
     api = commands.add_parser(
@@ -258,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--error-share", type=float, default=0.0, help="share of 500 answers")
     api.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds on 429")
     api.add_argument("--fault-seed", type=int, default=0)
+    api.add_argument(
+        "--stripe-version",
+        default=None,
+        help="the account's default API version, answering requests without a Stripe-Version "
+        "header (default 2025-03-31.basil)",
+    )
     api.set_defaults(func=_billing_api)
 
     run = commands.add_parser(

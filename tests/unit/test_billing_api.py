@@ -109,7 +109,11 @@ def test_bad_lines_are_reported_on_stderr_when_loading(export, capsys):
         ({"starting_after": "in_9999"}, "No such object for starting_after: 'in_9999'"),
         ({"created[gte]": "yesterday"}, "Invalid integer for created[gte]"),
         ({"created[lt]": "1.5"}, "Invalid integer for created[lt]"),
-        ({"ending_before": "in_0001"}, "Received unknown parameter: ending_before"),
+        ({"refund": "re_0001"}, "Received unknown parameter: refund"),
+        ({"ending_before": "in_9999"}, "No such object for ending_before: 'in_9999'"),
+        ({"ending_before": "in_0002", "starting_after": "in_0001"}, "only specify one"),
+        ({"expand[]": "customer"}, "paths starting with 'data.'"),
+        ({"expand[]": "data.status"}, "cannot be expanded (status)"),
     ],
     ids=[
         "limit-0",
@@ -119,6 +123,10 @@ def test_bad_lines_are_reported_on_stderr_when_loading(export, capsys):
         "gte-not-a-number",
         "lt-not-an-integer",
         "unsupported-parameter",
+        "unknown-ending-before",
+        "both-cursors",
+        "list-expand-without-data",
+        "not-an-id-field",
     ],
 )
 def test_bad_parameters_are_400_with_a_stripe_error(api, session, params, message):
@@ -183,7 +191,9 @@ def test_an_unknown_subscription_status_is_400(api, session):
     assert "Invalid status" in response.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("path", ["/v1/refunds", "/v2/invoices", "/", "/v1/invoices/in_0001"])
+@pytest.mark.parametrize(
+    "path", ["/v1/refunds", "/v2/invoices", "/", "/v1/invoices/in_0001/payments"]
+)
 def test_an_unknown_path_is_404(api, session, path):
     response = session.get(api.url + path, timeout=10)
     assert response.status_code == 404

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from churnhouse.devkit.simulator import simulate
 from churnhouse.devkit.simulator.truth import FREE_MAIL
+from churnhouse.devkit.stripe_shapes import OLD_API_VERSION, to_old_shape
 
 SMALL = {"customers": 40, "months": 8, "start": "2024-01", "seed": 3}
 RICH = {"customers": 300, "months": 14, "start": "2024-01", "seed": 11}
@@ -54,8 +55,24 @@ def jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def billing(bundle: Path, resource: str) -> list[dict]:
+def billing_file(bundle: Path, resource: str) -> list[dict]:
+    """The objects of one export file, as written."""
     return jsonl(bundle / "billing" / f"{resource}.jsonl")
+
+
+def billing(bundle: Path, resource: str) -> list[dict]:
+    """The objects of one export file in the shape before 2025-03-31, whatever shape they were
+    written in, invoices with their whole line list (invoice_lines.jsonl joined back)."""
+    prices = {p["id"]: p for p in billing_file(bundle, "prices")}
+    objects = [to_old_shape(obj, prices) for obj in billing_file(bundle, resource)]
+    if resource == "invoices":
+        rest: dict[str, list[dict]] = {}
+        for line in billing_file(bundle, "invoice_lines"):
+            rest.setdefault(line["invoice"], []).append(to_old_shape(line, prices))
+        for invoice in objects:
+            invoice["lines"]["data"] += rest.pop(invoice["id"], [])
+        assert not rest, "every line in invoice_lines.jsonl belongs to an invoice"
+    return objects
 
 
 def event_lines(bundle: Path) -> list[tuple[str, str]]:
@@ -176,7 +193,7 @@ SUBSCRIPTION_KEYS = {
 
 
 def test_subscriptions_are_stripe_subscriptions(rich):
-    customers = {c["id"] for c in billing(rich, "customers")}
+    customers = {c["id"] for c in billing(rich, "customers")} | unlisted_customers(rich)
     for sub in billing(rich, "subscriptions"):
         assert SUBSCRIPTION_KEYS <= set(sub) and sub["id"].startswith("sub_")
         assert sub["customer"] in customers
@@ -218,7 +235,7 @@ def test_invoices_are_stripe_invoices_with_lines(rich):
         assert subscriptions[invoice["subscription"]]["customer"] == invoice["customer"]
         lines = invoice["lines"]["data"]
         assert invoice["lines"]["object"] == "list" and lines
-        assert invoice["amount_due"] == sum(line["amount"] for line in lines)
+        assert invoice["amount_due"] == sum(net(line) for line in lines)
         assert invoice["amount_paid"] in (0, invoice["amount_due"])
         assert (invoice["amount_paid"] == invoice["amount_due"]) == (
             invoice["status"] == "paid"
@@ -226,8 +243,9 @@ def test_invoices_are_stripe_invoices_with_lines(rich):
         for line in lines:
             assert line["id"].startswith("il_") and line["subscription"] == invoice["subscription"]
             assert line["period"]["start"] < line["period"]["end"]
-            assert isinstance(line["amount"], int) and line["amount"] >= 0
+            assert isinstance(line["amount"], int)
             assert isinstance(line["proration"], bool)
+            assert line["amount"] >= 0 or line["proration"], "only proration credits are negative"
             check_price(line["price"])
             assert line["price"]["currency"] == invoice["currency"]
 
@@ -250,6 +268,146 @@ def test_charges_belong_to_invoices_and_fail_with_card_codes(rich):
     }  # fmt: skip
     paid_by_card = {c["invoice"] for c in charges if c["status"] == "succeeded"}
     assert all(invoices[i]["status"] == "paid" for i in paid_by_card)
+
+
+def net(line: dict) -> int:
+    return line["amount"] - sum(d["amount"] for d in line["discount_amounts"])
+
+
+def unlisted_customers(bundle: Path) -> set[str]:
+    """Billing customers named by subscriptions or invoices but not in customers.jsonl."""
+    named = {s["customer"] for s in billing_file(bundle, "subscriptions")}
+    named |= {i["customer"] for i in billing_file(bundle, "invoices")}
+    return named - {c["id"] for c in billing_file(bundle, "customers")}
+
+
+# --- Stripe's two shapes, prices, cut-short line lists, discounts, deleted customers ----------------
+
+
+@pytest.fixture(scope="module")
+def old_shape(tmp_path_factory) -> Path:
+    return simulated(tmp_path_factory, "old", **SMALL, stripe_api_version=OLD_API_VERSION)
+
+
+@pytest.fixture(scope="module")
+def upgraded(tmp_path_factory) -> Path:
+    return simulated(tmp_path_factory, "upgraded", **SMALL, stripe_upgrade_at=UPGRADE_DAY)
+
+
+UPGRADE_DAY = "2024-05-01"
+
+
+def is_new_invoice(invoice: dict) -> bool:
+    lines = invoice["lines"]["data"]
+    new = "parent" in invoice and "subscription" not in invoice
+    assert all(("pricing" in line and "price" not in line) == new for line in lines)
+    assert all(("parent" in line and "subscription" not in line) == new for line in lines)
+    return new
+
+
+def test_the_default_is_the_shape_of_2025_03_31(bundle):
+    prices = {p["id"] for p in billing_file(bundle, "prices")}
+    invoices = billing_file(bundle, "invoices")
+    assert all(is_new_invoice(invoice) for invoice in invoices)
+    for invoice in invoices:
+        assert invoice["parent"]["subscription_details"]["subscription"].startswith("sub_")
+        for line in invoice["lines"]["data"]:
+            assert line["pricing"]["price_details"]["price"] in prices
+            details = line["parent"]["subscription_item_details"]
+            assert details["subscription_item"].startswith("si_")
+            assert isinstance(details["proration"], bool)
+    for sub in billing_file(bundle, "subscriptions"):
+        assert "current_period_start" not in sub
+        assert all("current_period_end" in item for item in sub["items"]["data"])
+
+
+def test_an_older_api_version_writes_the_old_shape_and_the_same_truth(bundle, old_shape):
+    invoices = billing_file(old_shape, "invoices")
+    assert not any(is_new_invoice(invoice) for invoice in invoices)
+    assert all("current_period_start" in sub for sub in billing_file(old_shape, "subscriptions"))
+    assert billing(old_shape, "invoices") == billing(bundle, "invoices")
+    assert billing(old_shape, "subscriptions") == billing(bundle, "subscriptions")
+    old, new = digest(old_shape), digest(bundle)
+    assert {k for k in old if old[k] != new[k]} == {
+        "billing/invoices.jsonl", "billing/invoice_lines.jsonl", "billing/subscriptions.jsonl",
+        "truth/summary.json",
+    }  # fmt: skip
+
+
+def test_an_upgrade_mid_history_splits_invoices_by_creation_day(bundle, upgraded):
+    day = datetime.fromisoformat(UPGRADE_DAY).replace(tzinfo=UTC).timestamp()
+    invoices = billing_file(upgraded, "invoices")
+    shapes = Counter((invoice["created"] >= day, is_new_invoice(invoice)) for invoice in invoices)
+    assert set(shapes) == {(False, False), (True, True)} and min(shapes.values()) > 20
+    lines = billing_file(upgraded, "invoice_lines")
+    created = {invoice["id"]: invoice["created"] for invoice in invoices}
+    assert all(("pricing" in line) == (created[line["invoice"]] >= day) for line in lines)
+    assert all("current_period_start" not in s for s in billing_file(upgraded, "subscriptions"))
+    assert billing(upgraded, "invoices") == billing(bundle, "invoices")
+    with pytest.raises(ValueError, match="new-shape API version"):
+        simulate(out=upgraded.parent / "bad", **SMALL, stripe_api_version=OLD_API_VERSION,
+                 stripe_upgrade_at=UPGRADE_DAY)  # fmt: skip
+
+
+def test_prices_jsonl_holds_every_price_active_and_inactive(rich):
+    prices = billing_file(rich, "prices")
+    by_id = {p["id"]: p for p in prices}
+    assert len(by_id) == len(prices)
+    named = {i["price"]["id"] for s in billing(rich, "subscriptions") for i in s["items"]["data"]}
+    named |= {line["price"]["id"] for i in billing(rich, "invoices") for line in i["lines"]["data"]}
+    assert named <= set(by_id) and len(named) < len(by_id), "unused prices are listed too"
+    assert {p["active"] for p in prices} == {True, False}
+    assert {p["type"] for p in prices} == {"recurring", "one_time"}
+    for price in prices:
+        assert price["object"] == "price"
+        assert (price["recurring"] is None) == (price["type"] == "one_time")
+        if price["type"] == "recurring":
+            check_price(price)
+
+
+def test_some_invoices_have_cut_short_line_lists(rich):
+    invoices = {i["id"]: i for i in billing_file(rich, "invoices")}
+    rest = billing_file(rich, "invoice_lines")
+    cut = [i for i in invoices.values() if i["lines"]["has_more"]]
+    several = [i for i in billing(rich, "invoices") if len(i["lines"]["data"]) > 1]
+    assert 0.3 * len(several) < len(cut) < 0.7 * len(several)
+    assert {line["invoice"] for line in rest} == {i["id"] for i in cut}
+    for invoice in invoices.values():
+        assert invoice["lines"]["url"] == f"/v1/invoices/{invoice['id']}/lines"
+        assert invoice["lines"]["has_more"] == (invoice in cut)
+    for line in rest:
+        assert line["object"] == "line_item" and line["id"].startswith("il_")
+        embedded = {x["id"] for x in invoices[line["invoice"]]["lines"]["data"]}
+        assert line["id"] not in embedded
+
+
+def test_discounts_are_listed_on_lines_and_amounts_stay_before_them(rich):
+    discounted = [
+        (invoice, line)
+        for invoice in billing(rich, "invoices")
+        for line in invoice["lines"]["data"]
+        if line["discount_amounts"]
+    ]
+    assert len(discounted) > 20
+    for invoice, line in discounted:
+        (discount,) = line["discount_amounts"]
+        assert discount["discount"].startswith("di_")
+        assert 0 < discount["amount"] < line["amount"] == line["price"]["unit_amount"] * line[
+            "quantity"]  # fmt: skip
+        assert invoice["amount_due"] == sum(net(x) for x in invoice["lines"]["data"])
+
+
+def test_some_deleted_customers_are_left_out_of_the_list_and_tie_by_the_crm(rich):
+    unlisted = unlisted_customers(rich)
+    assert unlisted, "some deleted customers are missing from customers.jsonl"
+    tied = {r["billing_customer_id"]: r["account_id"] for r in crm_rows(rich, "accounts")}
+    identity = {
+        row["billing_customer_id"]: (row["customer_key"], row["rule"])
+        for row in csv.DictReader((rich / "truth" / "identity.csv").open())
+    }
+    for customer in unlisted:
+        assert identity[customer] == (tied[customer], "2"), "the CRM's billing_customer_id ties it"
+    assert truth_json(rich, "summary.json")["counts"]["billing_customers_unlisted"] == len(unlisted)
 
 
 def test_events_follow_the_contract_and_are_partitioned_by_received_day(bundle):
@@ -472,10 +630,12 @@ def test_summary_counts_what_was_written(bundle):
     counts = summary["counts"]
     assert summary["as_of"] == "2024-09-01T00:00:00Z" and summary["seed"] == 3
     assert summary["parameters"] == {"customers": 40, "months": 8, "start": "2024-01",
-                                     "chunk_size": 500}  # fmt: skip
+                                     "chunk_size": 500, "stripe_api_version": "2025-03-31.basil",
+                                     "stripe_upgrade_at": None}  # fmt: skip
     assert counts["event_lines"] == len(event_lines(bundle))
-    for resource in ("customers", "subscriptions", "invoices", "charges"):
-        assert counts[f"billing_{resource}"] == len(billing(bundle, resource))
+    for resource in ("customers", "subscriptions", "invoices", "charges", "prices"):
+        assert counts[f"billing_{resource}"] == len(billing_file(bundle, resource))
+    assert counts["billing_invoice_lines_cut_short"] == len(billing_file(bundle, "invoice_lines"))
     assert counts["crm_accounts"] == len(crm_rows(bundle, "accounts"))
     assert counts["crm_activities"] == len(crm_rows(bundle, "activities"))
     churns = list(csv.DictReader((bundle / "truth" / "churn_events.csv").open()))

@@ -24,9 +24,11 @@ from test_simulator import (
     billing,
     crm_rows,
     event_lines,
+    net,
     parse_time,
     simulated,
     survey_rows,
+    unlisted_customers,
 )
 
 from churnhouse.devkit.simulator.reasons import (
@@ -229,6 +231,10 @@ class Reading:
                 by_domain[domain] if domain not in FREE_MAIL else set(),
             )
             tied[customer["id"]] = next((min(f) for f in rules if len(f) == 1), customer["id"])
+        # Deleted customers left out of the list: only their id is known, so only rule 2 ties.
+        for customer_id in unlisted_customers(self.bundle):
+            found = by_billing_id[customer_id]
+            tied[customer_id] = min(found) if len(found) == 1 else customer_id
         return tied
 
     def _lines(self) -> None:
@@ -248,7 +254,7 @@ class Reading:
                 month = datetime.fromtimestamp(start, UTC).strftime("%Y-%m")
                 recurring = price["recurring"]
                 minor = 1 if price["currency"] in WHOLE_UNITS else 100
-                monthly = (Decimal(line["amount"]) / minor / recurring["interval_count"]
+                monthly = (Decimal(net(line)) / minor / recurring["interval_count"]
                            * SCALE[recurring["interval"]] * self.rates[(price["currency"], month)])  # fmt: skip
                 owner.lines.append((start, end, monthly, sub["id"]))
         for key in set(self.identity.values()):

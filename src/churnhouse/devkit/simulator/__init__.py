@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from churnhouse.devkit.simulator.billing import BILLING_FILES, price_catalog_lines
 from churnhouse.devkit.simulator.chunk import ChunkResult, Settings, build_chunk
 from churnhouse.devkit.simulator.clock import iso
 from churnhouse.devkit.simulator.crm import CrmWriter
@@ -45,11 +46,11 @@ from churnhouse.devkit.simulator.truth_health import (
     HEALTH_SIGNAL_COLUMNS,
 )
 from churnhouse.devkit.simulator.truth_marts import COMPANY_TABLES, NPS_COLUMNS, NpsTruth
+from churnhouse.devkit.stripe_shapes import CURRENT_API_VERSION
 
 __all__ = ["Summary", "simulate"]
 
 CHUNK_SIZE = 500
-BILLING_FILES = ("customers", "subscriptions", "invoices", "charges")
 BAD_INPUT_KEYS = (
     "events_invalid_json",
     "events_missing_key",
@@ -112,11 +113,29 @@ def simulate(
     *,
     chunk_size: int = CHUNK_SIZE,
     workers: int | None = None,
+    stripe_api_version: str = CURRENT_API_VERSION,
+    stripe_upgrade_at: str | None = None,
 ) -> Summary:
-    """Write the bundle of a company of `customers` over `months` from `start` (YYYY-MM)."""
+    """Write the bundle of a company of `customers` over `months` from `start` (YYYY-MM).
+
+    Billing objects are in the shape of `stripe_api_version` (docs/sources.md section 2);
+    with `stripe_upgrade_at` (YYYY-MM-DD, UTC) the account moved to that new-shape version
+    that day: invoices created before it are in the old shape, the rest and every
+    subscription (re-read in full) in the new one.
+    """
     started = time.monotonic()
     out = Path(out)
-    settings = Settings(out.resolve(), customers, months, start, seed, chunk_size)
+    settings = Settings(
+        out.resolve(),
+        customers,
+        months,
+        start,
+        seed,
+        chunk_size,
+        stripe_api_version,
+        _day_start(stripe_upgrade_at),
+    )
+    _ = settings.stripe_shape  # a wrong version or upgrade fails before anything is written
     calendar = settings.calendar
     _clear(out)
     _progress(
@@ -125,6 +144,9 @@ def simulate(
     )
     counts: Counter = Counter()
     counts["fx_rates"] = write_fx_rates(out / "fx_rates.csv", fx_rates(seed, calendar))
+    prices = price_catalog_lines()
+    (out / "billing" / "prices.jsonl").write_text("\n".join(prices) + "\n", encoding="utf-8")
+    counts["billing_prices"] = len(prices)
     crm = CrmWriter(crm_url or f"sqlite:///{(out / 'crm.sqlite').resolve()}")
     crm.write({"users": staff_rows(calendar.start)})
     monthly, nps = MonthlyTruth(), NpsTruth()
@@ -155,6 +177,17 @@ def simulate(
         f"{counts['saves']:,} saves), {summary.seconds:.1f}s total"
     )
     return summary
+
+
+def _day_start(day: str | None) -> int | None:
+    """Unix seconds of 00:00 UTC of `day` (YYYY-MM-DD), None for None."""
+    if day is None:
+        return None
+    try:
+        moment = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(f"stripe_upgrade_at {day!r} is not YYYY-MM-DD") from None
+    return int(moment.timestamp())
 
 
 def _clear(out: Path) -> None:
@@ -274,6 +307,8 @@ def _write_truth_json(folder: Path, settings: Settings, summary: Summary) -> Non
             "months": settings.months,
             "start": settings.start,
             "chunk_size": settings.chunk_size,
+            "stripe_api_version": settings.stripe_api_version,
+            "stripe_upgrade_at": settings.stripe_upgrade_at,
         },
         "as_of": summary.as_of,
         "counts": dict(sorted(counts.items())),

@@ -14,7 +14,7 @@ from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 
-from churnhouse.devkit.simulator.billing import billing_lines
+from churnhouse.devkit.simulator.billing import StripeShape, billing_lines
 from churnhouse.devkit.simulator.clock import Calendar
 from churnhouse.devkit.simulator.company import build_company
 from churnhouse.devkit.simulator.crm import crm_rows
@@ -36,6 +36,7 @@ from churnhouse.devkit.simulator.truth_health import (
     health_signal_rows,
 )
 from churnhouse.devkit.simulator.truth_marts import COMPANY_TABLES, NpsTruth
+from churnhouse.devkit.stripe_shapes import CURRENT_API_VERSION
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,16 @@ class Settings:
     start: str
     seed: int
     chunk_size: int
+    stripe_api_version: str = CURRENT_API_VERSION
+    stripe_upgrade_at: int | None = None  # Unix seconds of the account's upgrade, if any
 
     @cached_property
     def calendar(self) -> Calendar:
         return Calendar.from_start(self.start, self.months)
+
+    @property
+    def stripe_shape(self) -> StripeShape:
+        return StripeShape(self.stripe_api_version, self.stripe_upgrade_at, self.seed)
 
     @property
     def chunks(self) -> int:
@@ -88,7 +95,8 @@ def build_chunk(settings: Settings, number: int) -> ChunkResult:
     companies = [build_company(settings.seed, i, calendar) for i in settings.indexes(number)]
     counts = write_events(settings.out / "events", number, companies, settings.seed, calendar)
     counts.update(write_surveys(settings.out / "surveys", number, companies, calendar.as_of))
-    result = ChunkResult(number, billing_lines(companies), crm_rows(companies), MonthlyTruth())
+    billing = billing_lines(companies, settings.stripe_shape)
+    result = ChunkResult(number, billing, crm_rows(companies), MonthlyTruth())
     for company in companies:
         truth = company_truth(company, rates, calendar, result.monthly, result.nps)
         for name, rows in truth.marts.items():
@@ -99,6 +107,7 @@ def build_chunk(settings: Settings, number: int) -> ChunkResult:
         counts["unmatched_billing_customers"] += truth.unmatched
         _add_health_truth(result, company, rates, calendar)
     counts.update(company_counts(companies))
+    counts["billing_invoice_lines_cut_short"] = len(billing["invoice_lines"])
     counts["churns"], counts["saves"] = len(result.churns), len(result.saves)
     result.counts = counts
     result.seconds = time.monotonic() - started
@@ -117,8 +126,13 @@ def _add_health_truth(result: ChunkResult, company: Company, rates, calendar: Ca
 def company_counts(companies: list[Company]) -> Counter:
     counts: Counter = Counter(companies=len(companies))
     for company in companies:
-        customers = company.billing_customers
+        # what customers.jsonl holds: deleted customers left out of the list are not in it
+        customers = [c for c in company.billing_customers if c.listed]
         counts["billing_customers"] += len(customers)
+        counts["billing_customers_unlisted"] += len(company.billing_customers) - len(customers)
+        counts["billing_discounted_lines"] += sum(
+            bool(line.discounts) for invoice in company.invoices for line in invoice.lines
+        )
         counts["billing_subscriptions"] += len(company.subscriptions)
         counts["billing_invoices"] += len(company.invoices)
         counts["billing_charges"] += len(company.charges)

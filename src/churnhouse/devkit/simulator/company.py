@@ -45,6 +45,7 @@ from churnhouse.devkit.simulator.model import (
     ProductUser,
 )
 from churnhouse.devkit.simulator.staff import pick_staff
+from churnhouse.devkit.simulator.truth import identity
 from churnhouse.devkit.simulator.voice import crm_activities, nps_responses
 
 NO_CRM_SHARE = 0.04  # self-serve companies sales never entered in the CRM
@@ -62,6 +63,7 @@ COMEBACK_SHARE = {"trial": 0.25, "graduated": 0.03, "external": 0.03}
 COMEBACK_DEFAULT = 0.15
 ACCOUNT_DELETE_SHARE = 0.35
 BILLING_DELETE_SHARE = 0.15
+UNLISTED_SHARE = 0.5  # of deleted billing customers whose key rule 2 alone gives: left out
 
 
 def build_company(seed: int, index: int, calendar: Calendar) -> Company:
@@ -85,6 +87,7 @@ def build_company(seed: int, index: int, calendar: Calendar) -> Company:
         ids=Ids(index),
         pays_by_invoice=rng.random() < PAYS_BY_INVOICE[company.segment],
         respondents=respondents,
+        coupons=random.Random(f"{seed}:{index}:coupons"),
     )
     _live_on(ctx, main, first_start)
     if account_created is not None and rng.random() < SECOND_CUSTOMER_SHARE:
@@ -97,6 +100,7 @@ def build_company(seed: int, index: int, calendar: Calendar) -> Company:
     company.nps_responses = nps_responses(rng, company, respondents, as_of)
     company.users = _product_users(rng, company, people)
     company.activated = rng.random() < 0.7
+    _leave_out_deleted(seed, company)
     return company
 
 
@@ -257,6 +261,23 @@ def _close_billing_customers(rng: random.Random, company: Company, as_of: int) -
         return
     for customer in company.billing_customers:
         customer.deleted = rng.random() < BILLING_DELETE_SHARE
+
+
+def _leave_out_deleted(seed: int, company: Company) -> None:
+    """Leave a share of the deleted billing customers out of the customer list, as Stripe does.
+
+    Only those whose customer key stays the same without the customer object: the
+    pipeline then ties them by CRM `accounts.billing_customer_id` (rule 2) alone, and
+    the truth computes every key from what is written (`truth.identity`).
+    """
+    rng = random.Random(f"{seed}:{company.index}:unlisted")  # its own stream: no other draw moves
+    for customer in company.billing_customers:
+        if not customer.deleted or rng.random() >= UNLISTED_SHARE:
+            continue
+        key, rule = identity(company)[customer.id]
+        customer.listed = False
+        if rule is None or identity(company)[customer.id] != (key, 2):
+            customer.listed = True
 
 
 def _still_running(company: Company) -> bool:

@@ -54,6 +54,7 @@ SAVE_HOLDS_SHARE = 0.6
 # an hour on either side of the deflection edge (metrics.md, Saves), so the edge is pinned.
 EDGE_SAVE_SHARE = 0.5
 IMMEDIATE_CANCEL_SHARE = 0.15
+WELCOME_COUPON_SHARE = 0.08  # paid lives that start with a coupon (discount_amounts on lines)
 FEEDBACK_SHARE = 0.55
 PAYMENT_FAILURE_SHARE = 0.025  # renewals whose first charge fails (outside the involuntary story)
 RECOVERY_SHARE = 0.8  # of those, dunning recovers
@@ -86,26 +87,27 @@ class Context:
     ids: Ids
     pays_by_invoice: bool  # bank transfer on open invoices instead of card charges
     respondents: list[str]  # clean emails of the people who answer surveys
+    # Welcome coupons draw from their own stream, so they move no other draw of the company.
+    coupons: random.Random = field(default_factory=lambda: random.Random(0))
 
     def price(self, tier: int, plan: str) -> Price:
-        interval, count, _, factor = PLANS[plan]
-        currency = self.company.currency
-        unit = round(SEAT_PRICE[currency][tier] * factor)
-        name = TIERS[tier]
-        return Price(
-            f"price_{name}_{plan}_{currency}", f"prod_{name}", unit, currency, interval, count
-        )
+        return plan_price(tier, plan, self.company.currency)
 
     def addon_price(self) -> Price:
-        currency = self.company.currency
-        return Price(
-            f"price_insights_monthly_{currency}",
-            ADDON_PRODUCT,
-            ADDON_PRICE[currency],
-            currency,
-            "month",
-            1,
-        )
+        return addon_price(self.company.currency)
+
+
+def plan_price(tier: int, plan: str, currency: str) -> Price:
+    """The catalog's price of a seat of `tier` on `plan` in `currency`."""
+    interval, count, _, factor = PLANS[plan]
+    unit = round(SEAT_PRICE[currency][tier] * factor)
+    name = TIERS[tier]
+    return Price(f"price_{name}_{plan}_{currency}", f"prod_{name}", unit, currency, interval, count)
+
+
+def addon_price(currency: str) -> Price:
+    price_id = f"price_insights_monthly_{currency}"
+    return Price(price_id, ADDON_PRODUCT, ADDON_PRICE[currency], currency, "month", 1)
 
 
 @dataclass
@@ -114,6 +116,8 @@ class Plan:
     plan: str
     seats: int
     discounted_periods: int = 0
+    discount_id: str | None = None  # the coupon's discount (di_...) while it lasts
+    discount_share: float = 0.3  # of the line amount
     pause_next: bool = False
     downgrade_next: bool = False
 
@@ -247,8 +251,13 @@ class Life:
             return None
         return end
 
-    def _line(self, sub, price, quantity, amount, start, end, proration=False) -> Line:
-        return Line(self.ctx.ids.next("il"), sub.id, price, quantity, amount, start, end, proration)
+    def _line(
+        self, sub, price, quantity, amount, start, end, proration=False, discounts=()
+    ) -> Line:
+        line_id, item = self.ctx.ids.next("il"), sub.items[0].id
+        return Line(
+            line_id, sub.id, price, quantity, amount, start, end, proration, item, discounts
+        )
 
     def _invoice(self, sub, created, reason, lines, period_start, period_end) -> Invoice:
         invoice = Invoice(
@@ -279,18 +288,23 @@ class Life:
             )
         )
 
-    def _amount(self, running: Running) -> int:
+    def _amount(self, running: Running) -> tuple[int, tuple[tuple[int, str], ...]]:
+        """The period's line amount (before discounts) and its discount amounts."""
         plan, price = running.plan, running.sub.items[0].price
         full = price.unit_amount * plan.seats
         if plan.pause_next:
             plan.pause_next = False
-            return 0
+            return 0, ()
         if plan.discounted_periods:
             plan.discounted_periods -= 1
-            return round(full * 0.7)
-        return full
+            return full, ((full - round(full * (1 - plan.discount_share)), plan.discount_id),)
+        return full, ()
 
     def _first_period(self, running: Running, start: int, reason: str, since: int) -> None:
+        if not running.is_addon and self.ctx.coupons.random() < WELCOME_COUPON_SHARE:
+            plan = running.plan  # a welcome coupon: 20% off the first periods
+            plan.discounted_periods = 3 if plan.months == 1 else 1
+            plan.discount_id, plan.discount_share = self.ctx.ids.next("di"), 0.2
         running.anchor, running.periods = start, 1
         running.period_start = start
         running.period_end = months_after(start, running.plan.months)
@@ -299,9 +313,15 @@ class Life:
 
     def _period_invoice(self, running, created, reason, period_start, period_end) -> Invoice:
         sub, item = running.sub, running.sub.items[0]
-        amount = self._amount(running)
+        amount, discounts = self._amount(running)
         line = self._line(
-            sub, item.price, running.plan.seats, amount, running.period_start, running.period_end
+            sub,
+            item.price,
+            running.plan.seats,
+            amount,
+            running.period_start,
+            running.period_end,
+            discounts=discounts,
         )
         sub.current_period_start, sub.current_period_end = line.start, line.end
         return self._invoice(sub, created, reason, [line], period_start, period_end)
@@ -479,15 +499,21 @@ class Life:
         if main is None or main.cancel_at is not None or moment <= main.period_start:
             return
         added = self.rng.randrange(1, 4) * (1 + main.plan.seats // 15)
+        before = main.plan.seats
         main.plan.seats += added
         item = main.sub.items[0]
         item.quantity = main.plan.seats
         share = (main.period_end - moment) / (main.period_end - main.period_start)
         amount = round(item.price.unit_amount * added * share)
-        line = self._line(
-            main.sub, item.price, added, amount, moment, main.period_end, proration=True
-        )
-        invoice = self._invoice(main.sub, moment, "subscription_update", [line], moment, moment)
+        # Stripe's two proration lines: unused time on the old quantity credited, remaining
+        # time on the new one charged; together the price of the added seats.
+        credit = round(item.price.unit_amount * before * share)
+        end, seats = main.period_end, main.plan.seats
+        lines = [
+            self._line(main.sub, item.price, before, -credit, moment, end, True),
+            self._line(main.sub, item.price, seats, credit + amount, moment, end, True),
+        ]
+        invoice = self._invoice(main.sub, moment, "subscription_update", lines, moment, moment)
         self._collect([invoice])
 
     def _on_addon(self, moment: int) -> None:
@@ -561,6 +587,7 @@ class Life:
         self.saved_once = True
         if offer == "discount":
             main.plan.discounted_periods = 3 if main.plan.months == 1 else 1
+            main.plan.discount_id, main.plan.discount_share = self.ctx.ids.next("di"), 0.3
         elif offer == "pause":
             main.plan.pause_next = True
         elif offer == "downgrade":

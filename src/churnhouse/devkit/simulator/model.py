@@ -26,10 +26,17 @@ class Line:
     subscription: str
     price: Price
     quantity: int
-    amount: int  # net of discounts, minor units
+    amount: int  # minor units, before discounts (Stripe's line.amount)
     start: int
     end: int
     proration: bool = False
+    item: str | None = None  # the subscription item (si_...) it bills
+    discounts: tuple[tuple[int, str], ...] = ()  # (amount, discount id): discount_amounts
+
+    @property
+    def net(self) -> int:
+        """What the customer pays for the line: `amount` less its discounts (metrics.md, MRR)."""
+        return self.amount - sum(amount for amount, _ in self.discounts)
 
 
 @dataclass(slots=True)
@@ -49,7 +56,7 @@ class Invoice:
 
     @property
     def amount_due(self) -> int:
-        return sum(line.amount for line in self.lines)
+        return sum(line.net for line in self.lines)
 
 
 @dataclass(slots=True)
@@ -99,6 +106,7 @@ class BillingCustomer:
     currency: str
     crm_account_id: str | None  # metadata.crm_account_id, None when missing
     deleted: bool = False
+    listed: bool = True  # False: deleted and left out of the customer list (Stripe's way)
 
 
 @dataclass(slots=True)

@@ -66,7 +66,11 @@ def ratio(numerator: Decimal, denominator: Decimal) -> str:
 
 
 def identity(company: Company) -> dict[str, tuple[str, int | None]]:
-    """Billing customer id → (customer_key, number of the rule that tied it, None if none)."""
+    """Billing customer id → (customer_key, number of the rule that tied it, None if none).
+
+    A customer left out of the customer list (`listed` false) shows the pipeline only its
+    id: rules 1, 3 and 4 need the customer object, so only rule 2 can tie it.
+    """
     accounts = [company.account] if company.account else []
     contact_accounts: dict[str, set[str]] = defaultdict(set)
     for contact in company.contacts:
@@ -87,6 +91,8 @@ def identity(company: Company) -> dict[str, tuple[str, int | None]]:
             if domain and domain not in FREE_MAIL
             else set(),
         )
+        if not customer.listed:
+            candidates = (set(), candidates[1], set(), set())
         tied[customer.id] = (customer.id, None)
         for rule, found in enumerate(candidates, start=1):
             if len(found) == 1:
@@ -215,7 +221,7 @@ def _covering(line, invoice, subscriptions, rates, calendar) -> Covering | None:
     with localcontext() as context:
         context.prec = 50
         monthly = (
-            Decimal(line.amount * numerator) / (minor * price.interval_count * denominator) * rate
+            Decimal(line.net * numerator) / (minor * price.interval_count * denominator) * rate
         )
         monthly = monthly.quantize(PLACES)
     return Covering(line.start, end, monthly, subscription.id)
@@ -233,7 +239,8 @@ def tied_answers(records: CompanyRecords) -> tuple[list[tuple], list[tuple]]:
             contact_keys[normal_email(contact.email)].add(contact.account_id)
     billing_keys: dict[str, set[str]] = defaultdict(set)
     for bc in company.billing_customers:
-        billing_keys[normal_email(bc.email)].add(tied[bc.id][0])
+        if bc.listed:  # the e-mail of a customer left out of the list is nowhere to be seen
+            billing_keys[normal_email(bc.email)].add(tied[bc.id][0])
 
     def by_email(email: str) -> str | None:
         email = normal_email(email)
