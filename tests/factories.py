@@ -97,8 +97,8 @@ def write_billing_export(folder: Path) -> dict[str, list[dict]]:
     the three BAD_INVOICE_LINES, a blank line, and a last line that re-sends
     in_0007 as void (the later copy wins).
     """
-    customer, invoice, charge = (
-        _example(f"billing-{kind}.json") for kind in ("customer", "invoice", "charge")
+    customer, invoice, charge, price = (
+        _example(f"billing-{kind}.json") for kind in ("customer", "invoice", "charge", "price")
     )
     subscription = _example("billing-subscriptions-page.json")["data"][0]
     objects = {
@@ -113,9 +113,10 @@ def write_billing_export(folder: Path) -> dict[str, list[dict]]:
             _variant(invoice, id=f"in_{i:04d}", created=T0 + (i // 2) * 3_600) for i in range(250)
         ],
         "charges": [_variant(charge, id=f"ch_{i:03d}", created=T0 + i * 600) for i in range(20)],
+        "prices": [price, _variant(price, id="price_old_launch", active=False, created=T0)],
     }
     folder.mkdir(parents=True, exist_ok=True)
-    for resource in ("customers", "subscriptions", "charges"):
+    for resource in ("customers", "subscriptions", "charges", "prices"):
         lines = [json.dumps(obj, ensure_ascii=False) for obj in objects[resource]]
         (folder / f"{resource}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     invoices = [json.dumps(obj, ensure_ascii=False) for obj in objects["invoices"]]

@@ -5,7 +5,8 @@ Simulated companies of several seeds and sizes are ingested and built with dbt;
 `engagement_monthly`, `fct_customer_mrr_monthly`, `dim_customers` and
 `identity_unmatched` must equal `truth/` in every column their dbt contract
 lists (counts and text equal, rates within 1e-9, money to the cent), on DuckDB
-and on PostgreSQL. The comparison itself is shown catching planted mistakes: a
+and on PostgreSQL, for billing exports in the current Stripe shape, the shape before
+2025-03-31 and an account upgraded mid-history. The comparison itself is shown catching planted mistakes: a
 cent, a lost churn, a column dropped from the truth, the NPS promoter cut moved
 from 9 to 8 and the deflection window moved from 30 to 31 days.
 """
@@ -33,9 +34,30 @@ pytestmark = pytest.mark.slow
 SMALL = {"customers": 80, "months": 10, "seed": 2}
 
 
-def simulated_bundle(tmp_path_factory, customers: int, months: int, seed: int) -> Path:
+# The Stripe object shapes a company's billing export may hold (docs/sources.md, section 2):
+# the current one (the simulator's default), the one before 2025-03-31, and an account
+# upgraded mid-history (older invoices in the old shape, the rest in the new one).
+CURRENT_SHAPE: dict = {}
+OLDER_SHAPE = {"stripe_api_version": "2025-02-24.acacia"}
+
+
+def upgraded_at(day: str) -> dict:
+    return {"stripe_upgrade_at": day}
+
+
+def simulated_bundle(
+    tmp_path_factory, customers: int, months: int, seed: int, shape: dict | None = None
+) -> Path:
     bundle = tmp_path_factory.mktemp(f"company_{customers}x{months}_seed{seed}") / "bundle"
-    simulate(out=bundle, customers=customers, months=months, start="2024-01", seed=seed, workers=1)
+    simulate(
+        out=bundle,
+        customers=customers,
+        months=months,
+        start="2024-01",
+        seed=seed,
+        workers=1,
+        **(shape or CURRENT_SHAPE),
+    )
     return bundle
 
 
@@ -254,20 +276,34 @@ def test_the_small_company_has_saves_on_both_sides_of_the_edge(small):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("customers", "months", "seed"),
-    [(150, 12, 3), (400, 24, 11), (80, 18, 5)],
-    ids=["150x12-seed3", "400x24-seed11", "80x18-seed5"],
+    ("customers", "months", "seed", "shape"),
+    [
+        (150, 12, 3, CURRENT_SHAPE),
+        (400, 24, 11, upgraded_at("2025-01-01")),
+        (80, 18, 5, OLDER_SHAPE),
+    ],
+    ids=["150x12-seed3", "400x24-seed11-upgraded", "80x18-seed5-older-stripe"],
 )
-def test_duckdb_marts_equal_the_truth(tmp_path_factory, tmp_path, customers, months, seed):
-    bundle = simulated_bundle(tmp_path_factory, customers, months, seed)
+def test_duckdb_marts_equal_the_truth(tmp_path_factory, tmp_path, customers, months, seed, shape):
+    bundle = simulated_bundle(tmp_path_factory, customers, months, seed, shape)
     _, comparisons = build_and_compare(bundle, str(tmp_path / "warehouse.duckdb"))
     assert_all_equal(comparisons)
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
-@pytest.mark.parametrize(("customers", "months", "seed"), [(150, 12, 3), (120, 15, 8)])
-def test_postgres_marts_equal_the_truth(tmp_path_factory, postgres_url, customers, months, seed):
-    bundle = simulated_bundle(tmp_path_factory, customers, months, seed)
+@pytest.mark.parametrize(
+    ("customers", "months", "seed", "shape"),
+    [
+        (150, 12, 3, CURRENT_SHAPE),
+        (120, 15, 8, OLDER_SHAPE),
+        (80, 10, 2, upgraded_at("2024-06-01")),
+    ],
+    ids=["150x12-seed3", "120x15-seed8-older-stripe", "80x10-seed2-upgraded"],
+)
+def test_postgres_marts_equal_the_truth(
+    tmp_path_factory, postgres_url, customers, months, seed, shape
+):
+    bundle = simulated_bundle(tmp_path_factory, customers, months, seed, shape)
     _, comparisons = build_and_compare(bundle, postgres_url)
     assert_all_equal(comparisons)

@@ -17,6 +17,7 @@ from churnhouse.warehouse import Warehouse, open_warehouse
 
 RUN = RunWindow("night-1", datetime(2024, 6, 20), datetime(2024, 6, 21))
 TABLES = (
+    "raw.billing_prices",
     "raw.billing_customers",
     "raw.billing_subscriptions",
     "raw.billing_invoices",
@@ -33,8 +34,12 @@ def export(tmp_path):
 
 
 def counts(warehouse: Warehouse) -> dict[str, tuple[int, int]]:
+    """Rows and checksums of the raw tables' columns; the whole JSON as received (`raw`)
+    is left out: the export holds the older Stripe shape, the API answers in the version
+    the client asks for (2025-03-31.basil), and both land the same columns."""
+    ignore = ("_loaded_at", "_run_id", "raw")
     with warehouse.transaction() as tx:
-        return {table: table_fingerprint(tx, table) for table in TABLES}
+        return {table: table_fingerprint(tx, table, ignore) for table in TABLES}
 
 
 def test_api_with_faults_yields_the_complete_duplicate_free_set(export, tmp_path, caplog, capsys):
@@ -53,6 +58,7 @@ def test_api_with_faults_yields_the_complete_duplicate_free_set(export, tmp_path
     ingest("billing", RUN, SourceSettings("", str(export), "", ""), folder_side)
     api_counts = counts(api_side)
     assert {t: n for t, (n, _) in api_counts.items()} == {
+        "raw.billing_prices": 2,
         "raw.billing_customers": 15,
         "raw.billing_subscriptions": 10,
         "raw.billing_invoices": 250,

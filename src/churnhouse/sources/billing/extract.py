@@ -301,9 +301,17 @@ class LineFacts:
     product: str | None
 
 
+_LINE_PARENTS = ("subscription_item_details", "invoice_item_details")
+
+
 def line_facts(line: dict) -> LineFacts:
     parent = line.get("parent") or {}
-    details = parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
+    # Stripe fills the block `parent.type` names; the other may hold placeholders.
+    kind = parent.get("type")
+    if kind in _LINE_PARENTS:
+        details = parent.get(kind) or {}
+    else:
+        details = parent.get(_LINE_PARENTS[0]) or parent.get(_LINE_PARENTS[1]) or {}
     old_price = line.get("price")
     new_price = _dig(line, "pricing", "price_details", "price")
     price_value = old_price if old_price is not None else new_price
@@ -320,9 +328,9 @@ def line_facts(line: dict) -> LineFacts:
     return LineFacts(
         subscription=object_id(line.get("subscription")) or object_id(details.get("subscription")),
         subscription_item=subscription_item,
-        is_subscription_item=bool(subscription_item)
+        is_subscription_item=kind == _LINE_PARENTS[0]
         or line.get("type") == "subscription"
-        or parent.get("type") == "subscription_item_details",
+        or (kind is None and bool(subscription_item)),
         proration=bool(proration),
         price=price,
         price_id=object_id(price_value),
