@@ -167,6 +167,14 @@ def temporary_databases(*names: str) -> Iterator[None]:
         admin.close()
 
 
+def existing_databases(*names: str) -> list[str]:
+    """Those of `names` that exist on the server."""
+    rows = _query(
+        "postgres", "SELECT datname FROM pg_database WHERE datname = ANY(%s)", (list(names),)
+    )
+    return sorted(name for (name,) in rows)
+
+
 def _query(database: str, sql: str, params: tuple = ()) -> list[tuple]:
     import psycopg2
 
@@ -312,6 +320,8 @@ class Night:
     """What one deployment's scheduled night did."""
 
     executor: str
+    marker: str  # the value of CHURN_DEPLOYMENT_ID its processes carried
+    databases: tuple[str, str]  # metadata, warehouse (dropped by now)
     run_id: str
     run_type: str
     state: str
@@ -422,6 +432,8 @@ def run_scheduled_night(
     run_id, run_type, state, interval, task_states, task_hosts = night
     return Night(
         executor=executor,
+        marker=run,
+        databases=(metadata_db, warehouse_db),
         run_id=run_id,
         run_type=run_type,
         state=state,
