@@ -98,7 +98,7 @@ def deployment_settings(
         "AIRFLOW__CORE__EXECUTOR": executor,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{metadata}",
         "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
-        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{metadata}",
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://{metadata}",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
         # A queue of this run's own: other deployments on the same Redis never take its tasks.
         "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
@@ -377,7 +377,7 @@ def run_scheduled_night(
             "AIRFLOW_HOME": str(airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder()),
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "churnhouse.devkit.celery_demo.worker_hostname",
             "CHURN_BUNDLE": str(bundle),
             "CHURN_HOME": str(home / "churn"),
             "CHURN_PROJECT_DIR": str(project_dir()),
