@@ -57,7 +57,9 @@ def test_tasks_ran_on_both_workers_and_only_there(demo):
     assert per_worker["worker-1"] >= 1 and per_worker["worker-2"] >= 1, per_worker
     assert set(demo.celery.task_hosts.values()) <= set(celery_demo.WORKERS)
     assert sum(per_worker.values()) == len(TASKS)
-    assert re.fullmatch(r"tasks per worker: worker-1=[1-9]\d*, worker-2=[1-9]\d*", demo.tasks_line())
+    assert re.fullmatch(
+        r"tasks per worker: worker-1=[1-9]\d*, worker-2=[1-9]\d*", demo.tasks_line()
+    )
 
 
 def test_the_published_tables_equal_a_localexecutor_night(demo):

@@ -469,18 +469,19 @@ def _wait_for_night(metadata_db: str, deployment: Deployment, clock: Stopwatch, 
         if run:
             tasks = _query(
                 metadata_db,
-                "SELECT task_id, state, hostname FROM task_instance "
+                "SELECT task_id, state, hostname, "
+                "coalesce(extract(epoch FROM end_date - start_date), 0) FROM task_instance "
                 "WHERE dag_id = %s AND run_id = %s ORDER BY task_id",
                 (DAG_ID, run[0]),
             )
-            for task_id, state, hostname in tasks:
+            for task_id, state, hostname, seconds in tasks:
                 if state != seen.get(task_id) and state in ("success", "failed", "up_for_retry"):
-                    clock.note(f"  {task_id:<20} {state:<12} on {hostname}")
+                    clock.note(f"  {task_id:<20} {state:<12} on {hostname} in {seconds:.1f}s")
                 seen[task_id] = state
             if run[2] in ("success", "failed"):
                 clock.stage(f"night {run[2]}")
-                states = {task_id: state for task_id, state, _ in tasks}
-                hosts = {task_id: host for task_id, state, host in tasks if host}
+                states = {task_id: state for task_id, state, _, _ in tasks}
+                hosts = {task_id: host for task_id, _, host, _ in tasks if host}
                 return run[0], run[1], run[2], (run[3], run[4]), states, hosts
         time.sleep(2)
     raise TimeoutError(
