@@ -235,6 +235,7 @@ class Deployment:
     env: dict[str, str]
     log_dir: Path
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    swept: list[int] = field(default_factory=list)
 
     def start(self, name: str, args: list[str], extra: dict[str, str] | None = None) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed by the child's exit)
@@ -275,7 +276,8 @@ class Deployment:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
-        for pid in processes_with_marker(self.marker):
+        self.swept = processes_with_marker(self.marker)  # escaped their process group
+        for pid in self.swept:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
@@ -427,6 +429,7 @@ def run_scheduled_night(
             leftover = deployment.stop()
             clock.stage(
                 f"stopped {len(deployment.processes)} process groups"
+                + (f"; killed {len(deployment.swept)} outside them" if deployment.swept else "")
                 + (f"; STILL RUNNING: {leftover}" if leftover else "")
             )
     run_id, run_type, state, interval, task_states, task_hosts = night
