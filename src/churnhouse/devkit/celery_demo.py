@@ -579,7 +579,8 @@ def main() -> int:
     try:
         result = run_demo(workdir)
     except (Exception, KeyboardInterrupt) as error:
-        print(f"celery demo FAILED: {error}", file=sys.stderr, flush=True)
+        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+        print(f"celery demo FAILED: {reason}", file=sys.stderr, flush=True)
         print("tasks per worker: " + ", ".join(f"{name}=0" for name in WORKERS))
         return 1
     for night in (result.celery, result.local):
