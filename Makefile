@@ -14,7 +14,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test bench lint lock services clean
+.PHONY: install demo celery-demo test bench lint lock services clean
 
 install: $(STAMP)
 
@@ -28,6 +28,11 @@ $(STAMP): requirements.lock pyproject.toml
 ## The main job end to end on the embedded default (DuckDB), with a summary.
 demo: $(STAMP)
 	$(BIN)/python -m churnhouse.devkit.demo
+
+## One scheduled night on Airflow's CeleryExecutor (Redis, PostgreSQL, two workers),
+## compared with a LocalExecutor night; ends with `tasks per worker: ...`.
+celery-demo: $(STAMP) services
+	$(BIN)/python -m churnhouse.devkit.celery_demo
 
 ## The whole test suite. Real PostgreSQL/MariaDB are used when present.
 test: $(STAMP) services

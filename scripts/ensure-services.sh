@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start the local PostgreSQL and MariaDB when they are installed but not running, and
+# Start the local PostgreSQL, MariaDB and Redis when they are installed but not running, and
 # install Debian's chromium (the dashboard's browser test) when it is missing.
 # Never fails: the tests themselves skip (or fail when CI is set) if a server is missing.
 set -u
@@ -17,6 +17,10 @@ if command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; then
     start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd 2>/dev/null || true
     sleep 3
   fi
+fi
+if command -v redis-server >/dev/null 2>&1 && ! (echo > /dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  echo "starting Redis (the Celery deployment test's broker)"
+  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes >/dev/null || true
 fi
 # The dashboard test drives this browser headless (Playwright with executable_path;
 # Playwright's own browser download cannot work offline).
