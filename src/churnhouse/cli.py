@@ -48,6 +48,7 @@ def _simulate(args: argparse.Namespace) -> int:
         start=args.start,
         seed=args.seed,
         crm_url=args.crm_url,
+        events_style=args.events_style,
     )
     print(summary.describe())
     return 0
@@ -244,6 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--crm-url",
         default=None,
         help="SQLAlchemy URL for the CRM (default: OUT/crm.sqlite)",
+    )
+    sim.add_argument(
+        "--events-style",
+        choices=("wire", "warehouse"),
+        default="wire",
+        help="Segment key style of the event files: wire (camelCase, as the tracking "
+        "libraries send it; default) or warehouse (snake_case)",
     )
     sim.set_defaults(func=_simulate)
 

@@ -62,11 +62,14 @@ def create_table_sql(table: RawTable) -> str:
 def ensure_raw_tables(tx: Transaction, tables: Sequence[RawTable]) -> None:
     tx.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
     for table in (*tables, QUARANTINE, LOADS):
-        tx.execute(create_table_sql(table))
-        for child in table.children:
-            tx.execute(create_table_sql(child))
-    # Warehouses made before the column existed.
-    tx.execute(f"ALTER TABLE {LOADS.qualified_name} ADD COLUMN IF NOT EXISTS blocking_files TEXT")
+        for each in (table, *table.children):
+            tx.execute(create_table_sql(each))
+            # Warehouses made before a column was added to the raw table (raw.events'
+            # anonymous_id and traits): inserts name their columns, so the order is free.
+            for name, sql in each.all_columns.items():
+                tx.execute(
+                    f"ALTER TABLE {each.qualified_name} ADD COLUMN IF NOT EXISTS {name} {sql}"
+                )
 
 
 def _key_match(key: Sequence[str], left: str, right: str) -> str:

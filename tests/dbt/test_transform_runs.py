@@ -14,7 +14,7 @@ from churnhouse.transform import DbtBuildError, build
 pytestmark = pytest.mark.slow  # each builds a company with dbt
 
 
-ENGAGEMENT = "int_events_aggregated_to_daily_users+"
+ENGAGEMENT = "int_activity_calls_assigned_to_workspaces+"
 
 
 def late_events(loaded_at: datetime) -> Company:
@@ -39,7 +39,7 @@ def assert_incremental_equals_full_refresh(url: str) -> None:
 
     late_events(AS_OF + timedelta(days=1)).write(url)
     build(url, AS_OF, marts_schema="analytics", select=ENGAGEMENT)
-    daily = table(url, "intermediate.int_events_aggregated_to_daily_users", "1, 2, 3")
+    daily = table(url, "intermediate.int_activity_aggregated_to_daily_users", "1, 2, 3")
     engagement = table(url, "analytics.engagement_monthly", "customer_key, month")
     assert engagement != before  # the late events changed something ...
     june_acc_01 = query(
@@ -56,7 +56,7 @@ def assert_incremental_equals_full_refresh(url: str) -> None:
     assert march_acc_07 == [(2,)]  # u71, and u72 three months late
 
     build(url, AS_OF, marts_schema="analytics", select=ENGAGEMENT, full_refresh=True)
-    assert table(url, "intermediate.int_events_aggregated_to_daily_users", "1, 2, 3") == daily
+    assert table(url, "intermediate.int_activity_aggregated_to_daily_users", "1, 2, 3") == daily
     assert table(url, "analytics.engagement_monthly", "customer_key, month") == engagement
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from churnhouse.devkit.simulator.chunk import ChunkResult, Settings, build_chunk
 from churnhouse.devkit.simulator.clock import iso
 from churnhouse.devkit.simulator.crm import CrmWriter
+from churnhouse.devkit.simulator.events import STYLES as EVENT_STYLES
 from churnhouse.devkit.simulator.fx import fx_rates, write_fx_rates
 from churnhouse.devkit.simulator.staff import staff_rows
 from churnhouse.devkit.simulator.truth import (
@@ -54,10 +55,11 @@ BAD_INPUT_KEYS = (
     "events_invalid_json",
     "events_missing_key",
     "events_bad_timestamp",
-    "events_track_without_group",
     "survey_bad_date",
     "nps_score_out_of_range",
     "nps_bad_date",
+    "events_unknown_type",
+    "events_activity_without_workspace",
     "duplicate_event_deliveries",
     "late_events",
     "billing_customers_missing_crm_id",
@@ -66,7 +68,7 @@ BAD_INPUT_KEYS = (
     "unmatched_billing_customers",
     "messy_emails",
 )
-QUARANTINED_KEYS = BAD_INPUT_KEYS[:7]  # the kinds the pipeline must quarantine
+QUARANTINED_KEYS = BAD_INPUT_KEYS[:6]  # the kinds the pipeline must quarantine
 
 
 @dataclass
@@ -112,11 +114,18 @@ def simulate(
     *,
     chunk_size: int = CHUNK_SIZE,
     workers: int | None = None,
+    events_style: str = "wire",
 ) -> Summary:
-    """Write the bundle of a company of `customers` over `months` from `start` (YYYY-MM)."""
+    """Write the bundle of a company of `customers` over `months` from `start` (YYYY-MM).
+
+    `events_style`: the Segment key style of the event files, `wire` (camelCase, as the
+    tracking libraries send it) or `warehouse` (snake_case); the calls are the same.
+    """
     started = time.monotonic()
     out = Path(out)
-    settings = Settings(out.resolve(), customers, months, start, seed, chunk_size)
+    if events_style not in EVENT_STYLES:
+        raise ValueError(f"events_style must be one of {', '.join(EVENT_STYLES)}: {events_style!r}")
+    settings = Settings(out.resolve(), customers, months, start, seed, chunk_size, events_style)
     calendar = settings.calendar
     _clear(out)
     _progress(
@@ -274,6 +283,7 @@ def _write_truth_json(folder: Path, settings: Settings, summary: Summary) -> Non
             "months": settings.months,
             "start": settings.start,
             "chunk_size": settings.chunk_size,
+            "events_style": settings.events_style,
         },
         "as_of": summary.as_of,
         "counts": dict(sorted(counts.items())),

@@ -46,6 +46,7 @@ class Settings:
     start: str
     seed: int
     chunk_size: int
+    events_style: str = "wire"  # Segment key style: wire (camelCase) or warehouse (snake_case)
 
     @cached_property
     def calendar(self) -> Calendar:
@@ -86,7 +87,9 @@ def build_chunk(settings: Settings, number: int) -> ChunkResult:
     calendar = settings.calendar
     rates = {key: Decimal(rate) for key, rate in fx_rates(settings.seed, calendar).items()}
     companies = [build_company(settings.seed, i, calendar) for i in settings.indexes(number)]
-    counts = write_events(settings.out / "events", number, companies, settings.seed, calendar)
+    counts = write_events(
+        settings.out / "events", number, companies, settings.seed, calendar, settings.events_style
+    )
     counts.update(write_surveys(settings.out / "surveys", number, companies, calendar.as_of))
     result = ChunkResult(number, billing_lines(companies), crm_rows(companies), MonthlyTruth())
     for company in companies:
@@ -127,7 +130,7 @@ def company_counts(companies: list[Company]) -> Counter:
             email_domain(c.email.strip().lower()) in FREE_MAIL for c in customers
         )
         counts["messy_emails"] += company.messy_emails
-        counts["track_events"] += len(company.track_times)
+        counts["activity_events"] += len(company.activity_times)
         counts["survey_responses_saved"] += sum(
             r.outcome == "saved" for r in company.cancel_responses
         )
