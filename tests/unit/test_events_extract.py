@@ -196,6 +196,7 @@ def test_wire_times_e_mail_and_the_keys_beyond_the_contract(tmp_path):
     assert json.loads(group["raw"]) == WIRE[0], "sentAt, originalTimestamp are kept"
     assert json.loads(rows["w-alias"]["raw"])["previousId"] == "d_1"
     assert track["raw"] is None, "a line with only contract keys is not stored twice"
+    assert rows["w-page"]["name"] == "Dashboards" and rows["w-page"]["raw"] is None
 
 
 def test_a_call_type_not_listed_is_kept_and_never_quarantined(tmp_path):

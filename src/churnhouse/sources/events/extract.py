@@ -27,6 +27,7 @@ EVENTS = RawTable(
         "message_id": "TEXT",
         "type": "TEXT",
         "event": "TEXT",
+        "name": "TEXT",  # page and screen calls: which page or screen
         "user_id": "TEXT",
         "anonymous_id": "TEXT",
         "group_id": "TEXT",  # the call's own workspace: top level, else context.groupId
@@ -59,7 +60,7 @@ _STYLES = {  # raw column: (wire key, warehouse key)
     "group_id": ("groupId", "group_id"),
     "received_at": ("receivedAt", "received_at"),
 }
-_TEXT_KEYS = ("type", "event", "timestamp", *(k for pair in _STYLES.values() for k in pair))
+_TEXT_KEYS = ("type", "event", "name", "timestamp", *(k for pair in _STYLES.values() for k in pair))
 _JSON_KEYS = ("context", "properties", "traits")
 _SHAPE = (
     "{"
@@ -303,7 +304,7 @@ def _create_good_rows_view(con, staged: str, run: RunWindow) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW {staged} AS
-        SELECT message_id, e.type, e.event,
+        SELECT message_id, e.type, e.event, e.name,
                {_either("user_id")} AS user_id,
                {_either("anonymous_id")} AS anonymous_id,
                coalesce(
