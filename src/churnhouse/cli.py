@@ -51,6 +51,7 @@ def _simulate(args: argparse.Namespace) -> int:
         crm_url=args.crm_url,
         stripe_api_version=args.stripe_api_version or CURRENT_API_VERSION,
         stripe_upgrade_at=args.stripe_upgrade_at and args.stripe_upgrade_at.isoformat(),
+        events_style=args.events_style,
     )
     print(summary.describe())
     return 0
@@ -261,6 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_day,
         help="YYYY-MM-DD: the account moved to --stripe-api-version that day; invoices "
         "created before it are in the old shape",
+    )
+    sim.add_argument(
+        "--events-style",
+        choices=("wire", "warehouse"),
+        default="wire",
+        help="Segment key style of the event files: wire (camelCase, as the tracking "
+        "libraries send it; default) or warehouse (snake_case)",
     )
     sim.set_defaults(func=_simulate)
 

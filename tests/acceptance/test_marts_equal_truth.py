@@ -1,6 +1,7 @@
 """Acceptance (issues 4 and 15): every published table that holds numbers equals the truth.
 
-Simulated companies of several seeds and sizes are ingested and built with dbt;
+Simulated companies of several seeds and sizes (Segment wire-style events by default,
+one in the warehouse style) are ingested and built with dbt;
 `churn_monthly`, `churn_events`, `nps_monthly`, `cancel_saves`,
 `engagement_monthly`, `fct_customer_mrr_monthly`, `dim_customers` and
 `identity_unmatched` must equal `truth/` in every column their dbt contract
@@ -46,9 +47,15 @@ def upgraded_at(day: str) -> dict:
 
 
 def simulated_bundle(
-    tmp_path_factory, customers: int, months: int, seed: int, shape: dict | None = None
+    tmp_path_factory,
+    customers: int,
+    months: int,
+    seed: int,
+    shape: dict | None = None,
+    events_style: str = "wire",
 ) -> Path:
-    bundle = tmp_path_factory.mktemp(f"company_{customers}x{months}_seed{seed}") / "bundle"
+    folder = f"company_{customers}x{months}_seed{seed}_{events_style}"
+    bundle = tmp_path_factory.mktemp(folder) / "bundle"
     simulate(
         out=bundle,
         customers=customers,
@@ -57,6 +64,7 @@ def simulated_bundle(
         seed=seed,
         workers=1,
         **(shape or CURRENT_SHAPE),
+        events_style=events_style,
     )
     return bundle
 
@@ -306,4 +314,12 @@ def test_postgres_marts_equal_the_truth(
 ):
     bundle = simulated_bundle(tmp_path_factory, customers, months, seed, shape)
     _, comparisons = build_and_compare(bundle, postgres_url)
+    assert_all_equal(comparisons)
+
+
+@pytest.mark.slow
+def test_warehouse_style_events_equal_the_truth(tmp_path_factory, tmp_path):
+    """The same company with snake_case (warehouse style) event files gives the same marts."""
+    bundle = simulated_bundle(tmp_path_factory, 60, 8, 4, events_style="warehouse")
+    _, comparisons = build_and_compare(bundle, str(tmp_path / "warehouse.duckdb"))
     assert_all_equal(comparisons)

@@ -14,7 +14,7 @@ from churnhouse.transform import DbtBuildError, build
 pytestmark = pytest.mark.slow  # each builds a company with dbt
 
 
-ENGAGEMENT = "int_events_aggregated_to_daily_users+"
+ENGAGEMENT = "int_activity_calls_assigned_to_workspaces+"
 
 
 def late_events(loaded_at: datetime) -> Company:
@@ -23,9 +23,30 @@ def late_events(loaded_at: datetime) -> Company:
     late.event("late_01_u9", "ws_01", "u9", "2024-06-03T08:00:00")  # a new user on a known day
     late.event("late_01_u1", "ws_01", "u1", "2024-06-03T23:59:59")  # more calls, same user/day
     late.event("late_07_u72", "ws_07", "u72", "2024-03-10T09:00:00")  # months late
+    # u5's track call carries no group id: a group call ties u5 to ws_07 a week before it.
+    late.event("late_u5_group_07", "ws_07", "u5", "2024-03-05T08:00:00", name=None, kind="group")
+    late.event("late_u5_track", None, "u5", "2024-03-12T09:00:00")
     for row in late.rows["events"]:
         row["_loaded_at"] = loaded_at
     return late
+
+
+def later_group_call(loaded_at: datetime) -> Company:
+    """A group call arriving after u5's track call: since 10 March u5 works in ws_01."""
+    late = Company()
+    late.event("later_u5_group_01", "ws_01", "u5", "2024-03-10T00:00:00", name=None, kind="group")
+    for row in late.rows["events"]:
+        row["_loaded_at"] = loaded_at
+    return late
+
+
+def march_users(url: str, customer: str) -> int:
+    (users,) = query(
+        url,
+        "SELECT active_users FROM analytics.engagement_monthly "
+        f"WHERE customer_key = '{customer}' AND month = DATE '2024-03-01'",
+    )
+    return users[0]
 
 
 def table(url: str, name: str, order: str) -> list[tuple]:
@@ -39,7 +60,7 @@ def assert_incremental_equals_full_refresh(url: str) -> None:
 
     late_events(AS_OF + timedelta(days=1)).write(url)
     build(url, AS_OF, marts_schema="analytics", select=ENGAGEMENT)
-    daily = table(url, "intermediate.int_events_aggregated_to_daily_users", "1, 2, 3")
+    daily = table(url, "intermediate.int_activity_aggregated_to_daily_users", "1, 2, 3")
     engagement = table(url, "analytics.engagement_monthly", "customer_key, month")
     assert engagement != before  # the late events changed something ...
     june_acc_01 = query(
@@ -53,10 +74,18 @@ def assert_incremental_equals_full_refresh(url: str) -> None:
         "SELECT active_users FROM analytics.engagement_monthly "
         "WHERE customer_key = 'acc_07' AND month = DATE '2024-03-01'",
     )
-    assert march_acc_07 == [(2,)]  # u71, and u72 three months late
+    assert march_acc_07 == [(3,)]  # u71, u72 three months late, and u5 by its group call
+    march_acc_01 = march_users(url, "acc_01")
+
+    # A late group call moves u5's earlier-loaded track call from ws_07 to ws_01.
+    later_group_call(AS_OF + timedelta(days=2)).write(url)
+    build(url, AS_OF, marts_schema="analytics", select=ENGAGEMENT)
+    assert march_users(url, "acc_07") == 2 and march_users(url, "acc_01") == march_acc_01 + 1
+    daily = table(url, "intermediate.int_activity_aggregated_to_daily_users", "1, 2, 3")
+    engagement = table(url, "analytics.engagement_monthly", "customer_key, month")
 
     build(url, AS_OF, marts_schema="analytics", select=ENGAGEMENT, full_refresh=True)
-    assert table(url, "intermediate.int_events_aggregated_to_daily_users", "1, 2, 3") == daily
+    assert table(url, "intermediate.int_activity_aggregated_to_daily_users", "1, 2, 3") == daily
     assert table(url, "analytics.engagement_monthly", "customer_key, month") == engagement
 
 

@@ -42,7 +42,6 @@ REASON_TO_TRUTH = {
     ("events", "invalid JSON"): "events_invalid_json",
     ("events", "missing required key"): "events_missing_key",
     ("events", "unparseable timestamp"): "events_bad_timestamp",
-    ("events", "track call without group_id"): "events_track_without_group",
     ("surveys", "unparseable submitted_at", "cancellation_response"): "survey_bad_date",
     ("surveys", "unparseable submitted_at", "nps_response"): "nps_bad_date",
     ("surveys", "score not an integer"): "nps_score_out_of_range",

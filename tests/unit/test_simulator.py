@@ -11,7 +11,8 @@ import gzip
 import hashlib
 import json
 import sqlite3
-from collections import Counter
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -105,6 +106,54 @@ def parse_time(text: str) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def key(event: dict, name: str):
+    """A key in either Segment style: `key(event, "message_id")` reads messageId or message_id."""
+    first, *rest = name.split("_")
+    return event.get(first + "".join(part.title() for part in rest)) or event.get(name)
+
+
+ACTIVITY = ("track", "page", "screen")
+
+
+@dataclass
+class ActivityCall:
+    message_id: str
+    type: str
+    event: str | None
+    user_id: str | None
+    moment: datetime
+    workspace: str | None  # by the rule of sources.md section 3
+
+
+def assigned_activity(bundle: Path) -> list[ActivityCall]:
+    """Every good activity call once, with its workspace: its own group id (top level or
+    context), else its user's latest group call at or before it, else None."""
+    calls, groups, seen = [], defaultdict(list), set()
+    for _, line in event_lines(bundle):
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        message, moment = key(event, "message_id"), parse_time(event.get("timestamp") or "x")
+        if not message or not event.get("type") or moment is None or message in seen:
+            continue
+        seen.add(message)
+        user = key(event, "user_id") or key(event, "anonymous_id")
+        own = key(event, "group_id") or key(event.get("context") or {}, "group_id")
+        if event["type"] == "group" and own and user:
+            groups[user].append((moment, message, own))
+        elif event["type"] in ACTIVITY:
+            calls.append((ActivityCall(message, event["type"], event.get("event"),
+                                       key(event, "user_id"), moment, own), user))  # fmt: skip
+    for user_groups in groups.values():
+        user_groups.sort()
+    for call, user in calls:
+        if call.workspace is None and user in groups:
+            before = [g for g in groups[user] if g[0] <= call.moment]
+            call.workspace = before[-1][2] if before else None
+    return [call for call, _ in calls]
 
 
 def truth_json(bundle: Path, name: str) -> dict:
@@ -417,24 +466,32 @@ def test_events_follow_the_contract_and_are_partitioned_by_received_day(bundle):
             event = json.loads(line)
         except json.JSONDecodeError:
             continue
-        received = parse_time(event["received_at"])
-        assert event["received_at"].endswith("Z") and received < SMALL_AS_OF
+        assert "received_at" not in event and "message_id" not in event, "wire style"
+        received = parse_time(event["receivedAt"])
+        assert event["receivedAt"].endswith("Z") and received < SMALL_AS_OF
         assert received.date().isoformat() == day, "the partition is the received day"
-        if not all(event.get(k) for k in ("message_id", "type", "timestamp")):
+        if not all(event.get(k) for k in ("messageId", "type", "timestamp")):
             continue
         if parse_time(event["timestamp"]) is None:
             continue
         assert parse_time(event["timestamp"]) <= received
         offsets.add(event["timestamp"][19:])
         types[event["type"]] += 1
-        if event["type"] == "track" and "group_id" in event:
-            assert event["group_id"].startswith("ws_") and event["user_id"].startswith("u_")
+        if event["type"] in ("track", "page", "screen"):
+            assert event["userId"].startswith("u_")
+            group = event.get("groupId") or event.get("context", {}).get("groupId")
+            assert group is None or group.startswith("ws_")
             assert isinstance(event["properties"], dict)
+        if event["type"] == "track":
             events[event["event"]] += 1
         if event["type"] == "identify":
-            assert "@" in event["context"]["traits"]["email"]
+            assert "@" in event["traits"]["email"]
+        if event["type"] == "group":
+            assert event["groupId"].startswith("ws_") and event["userId"].startswith("u_")
     assert {"Z", "+08:00", "-05:00"} <= offsets
     assert types["track"] > 10_000 and types["identify"] > 0
+    assert types["page"] > 0.1 * types["track"] and types["screen"] > 0
+    assert types["group"] > 0 and types["alias"] > 0 and types["experiment_viewed"] > 0
     assert set(events) == {"login", "feature_used", "report_created", "invite_sent",
                            "project_created"}  # fmt: skip
 
@@ -553,22 +610,26 @@ def count_event_mess(bundle: Path) -> Counter:
         except json.JSONDecodeError:
             counts["events_invalid_json"] += 1
             continue
-        if not all(event.get(k) for k in ("message_id", "type", "timestamp")):
+        if not all(key(event, k) for k in ("message_id", "type", "timestamp")):
             counts["events_missing_key"] += 1
         elif parse_time(event["timestamp"]) is None:
             counts["events_bad_timestamp"] += 1
-        elif event["type"] == "track" and not event.get("group_id"):
-            counts["events_track_without_group"] += 1
-        elif event["message_id"] in first_copy:
+        elif key(event, "message_id") in first_copy:
             counts["duplicate_event_deliveries"] += 1
-            same = {k: v for k, v in event.items() if k != "received_at"}
-            original = first_copy[event["message_id"]]
-            assert same == {k: v for k, v in original.items() if k != "received_at"}
+            received = ("received_at", "receivedAt")
+            same = {k: v for k, v in event.items() if k not in received}
+            original = first_copy[key(event, "message_id")]
+            assert same == {k: v for k, v in original.items() if k not in received}
         else:
-            first_copy[event["message_id"]] = event
+            first_copy[key(event, "message_id")] = event
+            known = ("track", "identify", "group", "page", "screen", "alias")
+            counts["events_unknown_type"] += event["type"] not in known
     for event in first_copy.values():
-        delay = parse_time(event["received_at"]) - parse_time(event["timestamp"])
+        delay = parse_time(key(event, "received_at")) - parse_time(event["timestamp"])
         counts["late_events"] += delay.days >= 1
+    counts["events_activity_without_workspace"] = sum(
+        call.workspace is None for call in assigned_activity(bundle)
+    )
     return counts
 
 
@@ -604,18 +665,44 @@ def test_the_mess_in_the_files_is_what_the_truth_counts(which, request):
     folder = request.getfixturevalue(which)
     injected = truth_json(folder, "bad_input.json")
     found = count_event_mess(folder) + count_survey_mess(folder) + count_billing_mess(folder)
-    for key in found.keys() | {k for k in injected if k in found or k.startswith("events_")}:
-        assert found[key] == injected[key], key
-    assert all(found[key] > 0 for key in injected if key not in ("messy_emails",
+    for kind in found.keys() | {k for k in injected if k in found or k.startswith("events_")}:
+        assert found[kind] == injected[kind], kind
+    assert all(found[kind] > 0 for kind in injected if kind not in ("messy_emails",
                "unmatched_billing_customers")), "every kind of mess occurs"  # fmt: skip
 
 
-def test_every_25th_company_sends_one_bad_event_line_of_each_kind(rich):
+def test_every_25th_company_sends_one_bad_event_line_of_each_kind_and_one_unknown_type(rich):
     injected = truth_json(rich, "bad_input.json")
     for kind in ("events_invalid_json", "events_missing_key", "events_bad_timestamp",
-                 "events_track_without_group"):  # fmt: skip
+                 "events_unknown_type"):  # fmt: skip
         assert 0.8 * 300 / 25 <= injected[kind] <= 300 / 25, kind
     assert injected["survey_bad_date"] == injected["nps_bad_date"] == 300 // 40 + 1
+
+
+def test_the_warehouse_style_is_the_same_calls_in_snake_case(tmp_path_factory, bundle):
+    warehouse = simulated(tmp_path_factory, "small_warehouse", **SMALL, events_style="warehouse")
+    wire_digest, warehouse_digest = digest(bundle), digest(warehouse)
+    truth = [name for name in wire_digest if name.startswith("truth/") and "summary" not in name]
+    assert [wire_digest[n] for n in truth] == [warehouse_digest[n] for n in truth]
+
+    def calls(folder: Path) -> list[tuple]:
+        found = []
+        for day, line in event_lines(folder):
+            if line.endswith("}"):
+                event = json.loads(line)
+                found.append((day, key(event, "message_id"), event.get("type"), event.get("timestamp"),
+                              key(event, "user_id"), key(event, "group_id")))  # fmt: skip
+        return found
+
+    assert calls(warehouse) == calls(bundle)
+    camel = {"messageId", "userId", "anonymousId", "groupId", "receivedAt", "sentAt"}
+    assert not any(camel & json.loads(line).keys() for _, line in event_lines(warehouse)
+                   if line.endswith("}"))  # fmt: skip
+    activity = assigned_activity(warehouse)
+    assert [(c.message_id, c.workspace) for c in activity] == [
+        (c.message_id, c.workspace) for c in assigned_activity(bundle)
+    ]
+    assert sum(c.workspace is None for c in activity) > 0
 
 
 def test_a_survey_file_is_delivered_again_under_a_later_name(bundle):
@@ -631,7 +718,7 @@ def test_summary_counts_what_was_written(bundle):
     assert summary["as_of"] == "2024-09-01T00:00:00Z" and summary["seed"] == 3
     assert summary["parameters"] == {"customers": 40, "months": 8, "start": "2024-01",
                                      "chunk_size": 500, "stripe_api_version": "2025-03-31.basil",
-                                     "stripe_upgrade_at": None}  # fmt: skip
+                                     "stripe_upgrade_at": None, "events_style": "wire"}  # fmt: skip
     assert counts["event_lines"] == len(event_lines(bundle))
     for resource in ("customers", "subscriptions", "invoices", "charges", "prices"):
         assert counts[f"billing_{resource}"] == len(billing_file(bundle, resource))
@@ -812,7 +899,7 @@ def test_saves_and_a_seasonal_dip(rich):
     assert saved and all(row["offer_presented"] != "none" for row in saved)
     per_day: Counter = Counter()
     for day, line in event_lines(rich):
-        if '"type": "track"' in line:
+        if '"type": "track"' in line or '"type": "page"' in line:
             per_day[day] += 1
     subs = billing(rich, "subscriptions")
 

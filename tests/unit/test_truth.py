@@ -21,9 +21,9 @@ import pytest
 from test_simulator import (
     FREE_MAIL,
     RICH,
+    assigned_activity,
     billing,
     crm_rows,
-    event_lines,
     net,
     parse_time,
     simulated,
@@ -179,7 +179,7 @@ class Customer:
     answers: list = field(default_factory=list)
     nps: list = field(default_factory=list)
     complaints: list = field(default_factory=list)
-    tracks: list = field(default_factory=list)
+    activity: list = field(default_factory=list)
 
 
 class Reading:
@@ -300,22 +300,13 @@ class Reading:
                     (occurred, activity["activity_id"], activity["subject"], activity["body"])
                 )
         workspaces = {a["workspace_id"]: k for k, a in self.accounts.items() if a["workspace_id"]}
-        seen = set()
-        for _, line in event_lines(self.bundle):
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            moment = parse_time(event.get("timestamp") or "x")
-            if not event.get("message_id") or event.get("type") != "track" or moment is None:
-                continue
-            if not event.get("group_id") or event["message_id"] in seen:
-                continue
-            seen.add(event["message_id"])
-            if event["group_id"] in workspaces:
-                self.customer(workspaces[event["group_id"]]).tracks.append(int(moment.timestamp()))
+        for call in assigned_activity(self.bundle):  # track, page, screen by sources.md sec. 3
+            if call.workspace in workspaces:
+                self.customer(workspaces[call.workspace]).activity.append(
+                    int(call.moment.timestamp())
+                )
         for customer in self.customers.values():
-            customer.tracks.sort()
+            customer.activity.sort()
 
 
 def month_starts(reading: Reading) -> list[int]:
@@ -443,8 +434,8 @@ def churn_row(reading, customer, became, churned, first, involuntary) -> list[st
         statement = complaint_statement(*max(recent)[2:])
     if statement is None:
         statement = Statement("payment_failed" if is_involuntary else "unknown", None)
-    position = bisect_left(customer.tracks, churned)
-    last_active = customer.tracks[position - 1] if position else None
+    position = bisect_left(customer.activity, churned)
+    last_active = customer.activity[position - 1] if position else None
     quiet = last_active is None or last_active < churned - 30 * DAY
     has_workspace = bool(customer.account and customer.account["workspace_id"])
     kind = archetype(statement, bool(recent), has_workspace, quiet)

@@ -2,7 +2,7 @@
 -- close (the first instant of the next month) and as_of (docs/metrics.md, Customer
 -- health). A customer is active at T when its MRR there is > 0 (the close rule: a line
 -- counts when s < T <= e). Each signal is null when its source holds nothing for the
--- customer: events (no workspace, or no track call before T's day), billing charges (no
+-- customer: events (no workspace, or no activity call before T's day), billing charges (no
 -- charge before T: pays by bank transfer), NPS (never answered), CRM (no account).
 -- Day-based signals use whole UTC days before the day of T.
 with instants as (
@@ -104,7 +104,7 @@ workspace_timeline as (
     select workspace_id, activity_date as on_day, 1 as kind, activity_date as active_day
     from (
         select distinct workspace_id, activity_date
-        from {{ ref('int_events_aggregated_to_daily_users') }}
+        from {{ ref('int_activity_aggregated_to_daily_users') }}
     ) as active_days
 
     union all
@@ -143,7 +143,7 @@ window_users as (
             then days.user_id
         end) as active_users_prev_30d
     from described
-    inner join {{ ref('int_events_aggregated_to_daily_users') }} as days
+    inner join {{ ref('int_activity_aggregated_to_daily_users') }} as days
         on days.workspace_id = described.workspace_id
        and days.activity_date >= cast({{ dbt.dateadd('day', -60, 'described.evaluated_on') }} as date)
        and days.activity_date < described.evaluated_on

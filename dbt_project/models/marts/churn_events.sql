@@ -4,7 +4,7 @@
 --   2. external      category external or payment_failed, or raw value budget_cut /
 --                    business_closed;
 --   3. we_messed_up  category product_quality or service, or a complaint in the 90 days before;
---   4. habit_change  category unused, or the customer has a workspace and no track event
+--   4. habit_change  category unused, or the customer has a workspace and no activity call
 --                    in [churned_at - 30 days, churned_at);
 --   5. other.
 with churns as (
@@ -22,23 +22,23 @@ workspaces as (
     where is_current and workspace_id is not null
 ),
 
-tracks as (
+activity as (  -- track, page and screen calls, for the workspace each is assigned
     select workspace_id, event_at
-    from {{ ref('stg_events__events') }}
-    where event_type = 'track'
+    from {{ ref('int_activity_calls_assigned_to_workspaces') }}
+    where workspace_id is not null
 ),
 
 last_activity as (
     select
         churns.customer_key,
         churns.churned_at,
-        max(tracks.event_at) as last_active_at
+        max(activity.event_at) as last_active_at
     from churns
     inner join customers on customers.customer_key = churns.customer_key
     inner join workspaces on workspaces.account_id = customers.crm_account_id
-    inner join tracks
-        on tracks.workspace_id = workspaces.workspace_id
-       and tracks.event_at < churns.churned_at
+    inner join activity
+        on activity.workspace_id = workspaces.workspace_id
+       and activity.event_at < churns.churned_at
     group by churns.customer_key, churns.churned_at
 ),
 

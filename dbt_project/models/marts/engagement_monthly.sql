@@ -25,7 +25,7 @@ workspace_months as (
         count(*) as user_days,
         count(distinct user_id) as active_users,
         count(distinct activity_date) as active_days
-    from {{ ref('int_events_aggregated_to_daily_users') }}
+    from {{ ref('int_activity_aggregated_to_daily_users') }}
     group by workspace_id, {{ month_of('activity_date') }}
 ),
 
@@ -51,7 +51,7 @@ activations as (
         select distinct customer_key, crm_account_id, first_active_at from customer_months
     ) as customers
     inner join workspaces on workspaces.account_id = customers.crm_account_id
-    inner join {{ ref('stg_events__events') }} as events
+    inner join {{ ref('int_activity_calls_assigned_to_workspaces') }} as events
         on events.workspace_id = workspaces.workspace_id
        and events.event_type = 'track'
        and events.event_name = '{{ var("activation_event") }}'

@@ -1,6 +1,8 @@
 -- Every source record tied to no customer, with why (docs/metrics.md, Who is a customer).
 -- Ids only: no e-mail address or name is published. Product events are summarised per
--- workspace (one row per unknown group_id, with how many events it sent).
+-- workspace (one row per workspace no customer owns, with how many calls it has: activity
+-- calls by the workspace assigned to them, identify/group/alias calls by their own group id),
+-- and activity that reaches no workspace per user (docs/sources.md section 3).
 with customers as (
     select distinct customer_key, crm_account_id
     from {{ ref('int_billing_customers_resolved') }}
@@ -89,9 +91,19 @@ workspace_events as (
             count(*) as records,
             min(event_at) as first_seen_at,
             max(event_at) as last_seen_at
-        from {{ ref('stg_events__events') }}
-        where workspace_id is not null
-          and event_at <= {{ as_of() }}
+        from (
+            select workspace_id, event_at
+            from {{ ref('int_activity_calls_assigned_to_workspaces') }}
+            where workspace_id is not null
+
+            union all
+
+            select workspace_id, event_at
+            from {{ ref('stg_events__events') }}
+            where event_type in ('identify', 'group', 'alias')  -- unlisted types are ignored
+              and workspace_id is not null
+        ) as calls
+        where event_at <= {{ as_of() }}
         group by workspace_id
     ) as events
     where not exists (
@@ -100,6 +112,31 @@ workspace_events as (
         inner join customers on customers.crm_account_id = accounts.account_id
         where accounts.workspace_id = events.workspace_id
     )
+),
+
+-- Activity calls with no group id of their own and no group call of their user at or before
+-- them: one row per user (user_id, else anonymous_id), or per call when it names neither.
+activity_without_workspace as (
+    select
+        'events' as source,
+        case
+            when user_id is not null then 'product_user'
+            when anonymous_id is not null then 'anonymous_user'
+            else 'product_call'
+        end as record_type,
+        coalesce(user_id, anonymous_id, message_id) as record_id,
+        case
+            when user_key is not null
+                then 'activity with no group id and no group call of this user at or before it'
+            else 'activity with no group id and no user id'
+        end as reason,
+        count(*) as records,
+        min(event_at) as first_seen_at,
+        max(event_at) as last_seen_at
+    from {{ ref('int_activity_calls_assigned_to_workspaces') }}
+    where workspace_id is null
+      and event_at <= {{ as_of() }}
+    group by 1, 2, 3, 4
 ),
 
 unmatched as (
@@ -112,6 +149,8 @@ unmatched as (
     select * from nps_responses
     union all
     select * from workspace_events
+    union all
+    select * from activity_without_workspace
 )
 
 select

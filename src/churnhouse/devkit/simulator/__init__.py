@@ -30,6 +30,7 @@ from churnhouse.devkit.simulator.billing import BILLING_FILES, price_catalog_lin
 from churnhouse.devkit.simulator.chunk import ChunkResult, Settings, build_chunk
 from churnhouse.devkit.simulator.clock import iso
 from churnhouse.devkit.simulator.crm import CrmWriter
+from churnhouse.devkit.simulator.events import STYLES as EVENT_STYLES
 from churnhouse.devkit.simulator.fx import fx_rates, write_fx_rates
 from churnhouse.devkit.simulator.staff import staff_rows
 from churnhouse.devkit.simulator.truth import (
@@ -55,10 +56,11 @@ BAD_INPUT_KEYS = (
     "events_invalid_json",
     "events_missing_key",
     "events_bad_timestamp",
-    "events_track_without_group",
     "survey_bad_date",
     "nps_score_out_of_range",
     "nps_bad_date",
+    "events_unknown_type",
+    "events_activity_without_workspace",
     "duplicate_event_deliveries",
     "late_events",
     "billing_customers_missing_crm_id",
@@ -67,7 +69,7 @@ BAD_INPUT_KEYS = (
     "unmatched_billing_customers",
     "messy_emails",
 )
-QUARANTINED_KEYS = BAD_INPUT_KEYS[:7]  # the kinds the pipeline must quarantine
+QUARANTINED_KEYS = BAD_INPUT_KEYS[:6]  # the kinds the pipeline must quarantine
 
 
 @dataclass
@@ -115,16 +117,21 @@ def simulate(
     workers: int | None = None,
     stripe_api_version: str = CURRENT_API_VERSION,
     stripe_upgrade_at: str | None = None,
+    events_style: str = "wire",
 ) -> Summary:
     """Write the bundle of a company of `customers` over `months` from `start` (YYYY-MM).
 
     Billing objects are in the shape of `stripe_api_version` (docs/sources.md section 2);
     with `stripe_upgrade_at` (YYYY-MM-DD, UTC) the account moved to that new-shape version
     that day: invoices created before it are in the old shape, the rest and every
-    subscription (re-read in full) in the new one.
+    subscription (re-read in full) in the new one. `events_style`: the Segment key style
+    of the event files, `wire` (camelCase, as the tracking libraries send it) or
+    `warehouse` (snake_case); the calls are the same.
     """
     started = time.monotonic()
     out = Path(out)
+    if events_style not in EVENT_STYLES:
+        raise ValueError(f"events_style must be one of {', '.join(EVENT_STYLES)}: {events_style!r}")
     settings = Settings(
         out.resolve(),
         customers,
@@ -134,6 +141,7 @@ def simulate(
         chunk_size,
         stripe_api_version,
         _day_start(stripe_upgrade_at),
+        events_style,
     )
     _ = settings.stripe_shape  # a wrong version or upgrade fails before anything is written
     calendar = settings.calendar
@@ -309,6 +317,7 @@ def _write_truth_json(folder: Path, settings: Settings, summary: Summary) -> Non
             "chunk_size": settings.chunk_size,
             "stripe_api_version": settings.stripe_api_version,
             "stripe_upgrade_at": settings.stripe_upgrade_at,
+            "events_style": settings.events_style,
         },
         "as_of": summary.as_of,
         "counts": dict(sorted(counts.items())),

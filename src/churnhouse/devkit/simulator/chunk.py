@@ -49,6 +49,7 @@ class Settings:
     chunk_size: int
     stripe_api_version: str = CURRENT_API_VERSION
     stripe_upgrade_at: int | None = None  # Unix seconds of the account's upgrade, if any
+    events_style: str = "wire"  # Segment key style: wire (camelCase) or warehouse (snake_case)
 
     @cached_property
     def calendar(self) -> Calendar:
@@ -93,7 +94,9 @@ def build_chunk(settings: Settings, number: int) -> ChunkResult:
     calendar = settings.calendar
     rates = {key: Decimal(rate) for key, rate in fx_rates(settings.seed, calendar).items()}
     companies = [build_company(settings.seed, i, calendar) for i in settings.indexes(number)]
-    counts = write_events(settings.out / "events", number, companies, settings.seed, calendar)
+    counts = write_events(
+        settings.out / "events", number, companies, settings.seed, calendar, settings.events_style
+    )
     counts.update(write_surveys(settings.out / "surveys", number, companies, calendar.as_of))
     billing = billing_lines(companies, settings.stripe_shape)
     result = ChunkResult(number, billing, crm_rows(companies), MonthlyTruth())
@@ -141,7 +144,7 @@ def company_counts(companies: list[Company]) -> Counter:
             email_domain(c.email.strip().lower()) in FREE_MAIL for c in customers
         )
         counts["messy_emails"] += company.messy_emails
-        counts["track_events"] += len(company.track_times)
+        counts["activity_events"] += len(company.activity_times)
         counts["survey_responses_saved"] += sum(
             r.outcome == "saved" for r in company.cancel_responses
         )

@@ -1,4 +1,11 @@
-"""Product analytics: Segment-style calls in gzip partitions by the day they were received.
+"""Product analytics: Segment-spec calls in gzip partitions by the day they were received.
+
+Wire style by default (camelCase keys, as segment-analytics-python sends them), or
+warehouse style (snake_case) with `style="warehouse"`; the calls are the same either
+way, so the truth does not depend on the style. Each company ties its users to its
+workspace one way (sources.md section 3): a top-level group id on every activity call,
+`context.groupId`, or (`GROUP_ONLY_SHARE` of companies) no group id at all, so only the
+users' `group` calls say which workspace their track, page and screen calls count for.
 
 The companies of a chunk are stepped day by day, so a partition is complete
 (no later event can be received on an earlier day) and is written as soon as
@@ -8,14 +15,18 @@ events affordable.
 
 Mess, each counted: late arrivals (1-5 days), duplicate deliveries (same
 message, sometimes re-delivered later into another partition), +08:00 /
--05:00 / -03:00 / Z offsets, and one bad line of a known kind for every
-`BAD_EVERY`-th company (see `BAD_KINDS`).
+-05:00 / -03:00 / Z offsets, one bad line of a known kind for every
+`BAD_EVERY`-th company (see `BAD_KINDS`), a call of a type the contract does not
+list, activity before a user's first group call (it reaches no workspace), and days
+a user spends in a guest workspace no CRM account has (a later group call brings
+them back).
 """
 
 from __future__ import annotations
 
 import gzip
 import random
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from datetime import date
 from functools import cache
@@ -33,12 +44,29 @@ IDENTIFY_SHARE = 0.02  # identify calls on an active user-day (besides each user
 PER_DAY = (1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5, 6)  # events of a user on a day they are active
 PER_DAY_CHOICES = len(PER_DAY)
 BAD_EVERY = 25  # company index % BAD_EVERY == k emits one bad line of BAD_KINDS[k]
-BAD_KINDS = (
-    "events_invalid_json",
-    "events_missing_key",
-    "events_bad_timestamp",
-    "events_track_without_group",
-)
+BAD_KINDS = ("events_invalid_json", "events_missing_key", "events_bad_timestamp")
+UNKNOWN_TYPE_EVERY = 3  # company index % BAD_EVERY == this sends one call of an unlisted type
+UNKNOWN_TYPE = "experiment_viewed"
+STYLES = ("wire", "warehouse")
+GROUP_ONLY_SHARE = 0.4  # companies whose activity calls carry no group id
+CONTEXT_GROUP_SHARE = 0.2  # companies whose activity calls carry context.groupId
+LATE_GROUP_SHARE = 0.1  # a new user's group call comes after some of that day's activity
+GUEST_DAY_SHARE = 0.01  # a day a group-only user spends in a guest workspace
+ALIAS_SHARE = 0.1  # new users who also send an alias call
+PAGE_SHARE = 0.25  # activity calls that are page calls
+SCREEN_SHARE = 0.03  # ... and screen calls (the rest are track calls)
+PAGES = ('"Dashboards", "properties": {"path": "/dashboards"}',
+         '"Reports", "properties": {"path": "/reports"}',
+         '"Settings", "properties": {"path": "/settings"}')  # fmt: skip
+SCREENS = ('"Home", "properties": {}', '"Projects", "properties": {}')
+LIBRARY = '{"library": {"name": "analytics-python", "version": "2.3.4"}}'
+# The keys that differ between the two styles.
+KEYS = {
+    "wire": {"message": "messageId", "user": "userId", "anonymous": "anonymousId",
+             "group": "groupId", "received": "receivedAt", "sent": "sentAt"},
+    "warehouse": {"message": "message_id", "user": "user_id", "anonymous": "anonymous_id",
+                  "group": "group_id", "received": "received_at", "sent": "sent_at"},
+}  # fmt: skip
 BAD_TIMESTAMPS = ("yesterday 10am", "31/12/2024 10:00", "not a time")
 GZIP_LEVEL = 3
 
@@ -120,9 +148,16 @@ class EventSink:
 
 
 class Usage:
-    """One company's product use, stepped one day at a time."""
+    """One company's product use, stepped one day at a time.
 
-    def __init__(self, company: Company, seed: int, calendar: Calendar, counts: Counter):
+    The truth is recorded as the calls are made, by the rule of sources.md section 3:
+    an activity call counts for its own group id, else for the workspace of its user's
+    latest group call at or before it, else for none.
+    """
+
+    def __init__(
+        self, company: Company, seed: int, calendar: Calendar, counts: Counter, style: str
+    ):
         self.company, self.counts = company, counts
         self.rng = random.Random(f"{seed}:{company.index}:events")
         self.as_of = calendar.as_of
@@ -135,14 +170,26 @@ class Usage:
         self.last_day = (max((s[1] for s in self.spans), default=0) - 1) // DAY
         self.prefix = f"{company.index:08x}-{seed & 0xFFFF:04x}-4000-8000-"
         self.sequence = 0
-        self.users = [
-            (u, f'"user_id": "{u.user_id}", "group_id": "{company.workspace_id}", ')
-            for u in company.users
-        ]
+        self.keys = keys = KEYS[style]
+        workspace = company.workspace_id
+        roll = self.rng.random()
+        if roll < GROUP_ONLY_SHARE:
+            self.own_group = None  # the workspace comes from group calls only
+            group_part = ""
+        elif roll < GROUP_ONLY_SHARE + CONTEXT_GROUP_SHARE:
+            self.own_group = workspace
+            group_part = f'"context": {{"{keys["group"]}": "{workspace}"}}, '
+        else:
+            self.own_group = workspace
+            group_part = f'"{keys["group"]}": "{workspace}", '
+        self.users = [(u, f'"{keys["user"]}": "{u.user_id}", {group_part}') for u in company.users]
         self.seen_users: set[str] = set()
+        self.groups: dict[str, tuple[list[int], list[str]]] = {}  # user → group calls
+        self.guests = 0
         self.bad_kind = (
-            BAD_KINDS[company.index % BAD_EVERY] if company.index % BAD_EVERY < 4 else None
+            BAD_KINDS[company.index % BAD_EVERY] if company.index % BAD_EVERY < 3 else None
         )
+        self.unknown_due = company.index % BAD_EVERY == UNKNOWN_TYPE_EVERY
         self.activation_due = company.activated
 
     def _window(self, day: int) -> tuple[int, int, float]:
@@ -156,21 +203,42 @@ class Usage:
                     best = (max(low, start), min(high, end), factor)
         return best
 
+    def _workspace_at(self, user_id: str, moment: int) -> str | None:
+        """The workspace this user's activity at `moment` counts for."""
+        if self.own_group is not None:
+            return self.own_group
+        times, workspaces = self.groups.get(user_id, ((), ()))
+        latest = bisect_right(times, moment) - 1
+        return workspaces[latest] if latest >= 0 else None
+
+    def _text(self, moment: int, offset: int, suffix: str, dates, clock) -> str:
+        local = moment + offset
+        return f"{dates[local // DAY]}T{clock[local % DAY]}{suffix}"
+
     def emit(self, day: int, base: float, sink: EventSink, dates: dict, clock: tuple) -> None:
         low, high, factor = self._window(day)
         if factor <= 0 or high <= low:
             return
         if self.bad_kind:
             self._bad_line(low, sink, dates, clock)
+        if self.unknown_due:
+            self._unknown_type(low, sink, dates, clock)
         random, add, as_of = self.rng.random, sink.add, self.as_of
-        track, width, level = self.company.track_times, high - low, base * factor
-        activations = self.company.activation_times
+        width, level = high - low, base * factor
+        company, keys = self.company, self.keys
+        workspace_calls, unassigned = company.workspace_calls, company.unassigned_calls
+        activity, activations = company.activity_times, company.activation_times
+        message, received_key = keys["message"], keys["received"]
         for user, user_part in self.users:
             if random() >= user.rate * level:
                 continue
             suffix, offset = user.offset
-            if user.user_id not in self.seen_users or random() < IDENTIFY_SHARE:
+            if user.user_id not in self.seen_users:
+                self._first_calls(user, low, width, sink, dates, clock)
+            elif random() < IDENTIFY_SHARE:
                 self._identify(user, low + int(random() * width), sink, dates, clock)
+            elif self.own_group is None and width > 2 * 3600 and random() < GUEST_DAY_SHARE:
+                self._guest_day(user, low, high, sink, dates, clock)
             active = False
             for _ in range(PER_DAY[int(random() * PER_DAY_CHOICES)]):
                 moment = low + int(random() * width)
@@ -182,65 +250,151 @@ class Usage:
                     received = moment + 1 + int(roll * 1e6) % 20
                 if received >= as_of:
                     continue
+                kind = random()
                 if self.activation_due:
-                    event, properties = ACTIVATION_EVENT, '{"template": "blank"}'
+                    call = f'"track", "event": "{ACTIVATION_EVENT}", '
+                    properties = '{"template": "blank"}'
                     self.activation_due = False
+                    is_activation = True
+                elif kind < PAGE_SHARE:
+                    call = f'"page", "name": {PAGES[int(kind * 1e6) % len(PAGES)]}, '
+                    properties = None
+                    is_activation = False
+                elif kind < PAGE_SHARE + SCREEN_SHARE:
+                    call = f'"screen", "name": {SCREENS[int(kind * 1e6) % len(SCREENS)]}, '
+                    properties = None
+                    is_activation = False
                 else:
                     event, properties = COMBOS[int(random() * COMBO_CHOICES)]
+                    call = f'"track", "event": "{event}", '
+                    is_activation = event == ACTIVATION_EVENT
                 self.sequence += 1
-                local = moment + offset
+                tail = f', "properties": {properties}}}' if properties is not None else "}"
+                stamp = self._text(moment, offset, suffix, dates, clock)
                 line = (
-                    f'{{"message_id": "{self.prefix}{self.sequence:012x}", "type": "track", '
-                    f'"event": "{event}", {user_part}"timestamp": '
-                    f'"{dates[local // DAY]}T{clock[local % DAY]}{suffix}", "received_at": '
-                    f'"{dates[received // DAY]}T{clock[received % DAY]}Z", '
-                    f'"properties": {properties}}}'
+                    f'{{"{message}": "{self.prefix}{self.sequence:012x}", "type": {call}'
+                    f'{user_part}"timestamp": "{stamp}", '
+                    f'"{received_key}": "{dates[received // DAY]}T{clock[received % DAY]}Z"{tail}'
                 )
                 add(received // DAY, line)
-                track.append(moment)
-                active = True
-                if event == ACTIVATION_EVENT:
-                    activations.append(moment)
+                workspace = self._workspace_at(user.user_id, moment)
+                if workspace is None:
+                    unassigned[user.user_id].append(moment)
+                else:
+                    workspace_calls[workspace].append(moment)
+                if workspace == company.workspace_id:
+                    activity.append(moment)
+                    active = True
+                    if is_activation:
+                        activations.append(moment)
                 if late:
                     self.counts["late_events"] += 1
                 if roll > 1 - DUPLICATE_SHARE:
                     self._duplicate(line, received, sink, dates, clock)
             if active:
-                self.company.track_user_days.add((day, user.user_id))
+                company.active_user_days.add((day, user.user_id))
 
     def _duplicate(self, line: str, received: int, sink: EventSink, dates, clock) -> None:
         """At-least-once delivery: the same call again, sometimes re-sent hours later."""
         roll = self.rng.random()
         again = received + 1 + int(roll / LATER_REDELIVERY_SHARE * 2 * DAY)
         if roll < LATER_REDELIVERY_SHARE and again < self.as_of:
-            old = f'"received_at": "{dates[received // DAY]}T{clock[received % DAY]}Z"'
-            new = f'"received_at": "{dates[again // DAY]}T{clock[again % DAY]}Z"'
+            key = self.keys["received"]
+            old = f'"{key}": "{dates[received // DAY]}T{clock[received % DAY]}Z"'
+            new = f'"{key}": "{dates[again // DAY]}T{clock[again % DAY]}Z"'
             sink.add(again // DAY, line.replace(old, new))
         else:
             sink.add(received // DAY, line)
         self.counts["duplicate_event_deliveries"] += 1
+
+    def _first_calls(self, user, low: int, width: int, sink: EventSink, dates, clock) -> None:
+        """A new user: identify, group (usually at the start of the day), maybe alias."""
+        rng = self.rng
+        self._identify(user, low + int(rng.random() * width), sink, dates, clock)
+        if rng.random() < LATE_GROUP_SHARE:
+            moment = low + int(rng.random() * width)  # activity before it reaches no workspace
+        else:
+            moment = low + 1 + int(rng.random() * 60)
+        self._group(user, moment, self.company.workspace_id, sink, dates, clock)
+        if rng.random() < ALIAS_SHARE:
+            self._alias(user, low + int(rng.random() * width), sink, dates, clock)
+
+    def _guest_day(self, user, low: int, high: int, sink: EventSink, dates, clock) -> None:
+        """A day in a guest workspace no CRM account has, then back to the company's own."""
+        self.guests += 1
+        guest = f"ws_guest_{self.company.index:06d}_{self.guests:03d}"
+        self._group(user, low + 1 + int(self.rng.random() * 60), guest, sink, dates, clock)
+        self._group(user, high - 1, self.company.workspace_id, sink, dates, clock)
+
+    def _envelope(self, user, moment: int, received: int, dates, clock) -> str:
+        """The keys a library puts on identify, group and alias calls (wire or warehouse)."""
+        keys = self.keys
+        suffix, offset = user.offset
+        sent = received - 1
+        self.sequence += 1
+        return (
+            f'"{keys["message"]}": "{self.prefix}{self.sequence:012x}", '
+            f'"{keys["user"]}": "{user.user_id}", '
+            f'"{keys["anonymous"]}": "anon-{user.user_id[2:]}", '
+            f'"timestamp": "{self._text(moment, offset, suffix, dates, clock)}", '
+            f'"{keys["sent"]}": "{dates[sent // DAY]}T{clock[sent % DAY]}Z", '
+            f'"{keys["received"]}": "{dates[received // DAY]}T{clock[received % DAY]}Z"'
+        )
+
+    def _group(self, user, moment: int, workspace: str, sink: EventSink, dates, clock) -> None:
+        received = moment + 2
+        if received >= self.as_of:
+            return
+        envelope = self._envelope(user, moment, received, dates, clock)
+        line = (
+            f'{{"type": "group", {envelope}, "{self.keys["group"]}": "{workspace}", '
+            f'"traits": {{"name": "Workspace {workspace}"}}, "context": {LIBRARY}}}'
+        )
+        sink.add(received // DAY, line)
+        times, workspaces = self.groups.setdefault(user.user_id, ([], []))
+        times.append(moment)  # group calls of a user are made in time order
+        workspaces.append(workspace)
+        self.company.workspace_calls[workspace].append(moment)
+        self.counts["group_calls"] += 1
+
+    def _alias(self, user, moment: int, sink: EventSink, dates, clock) -> None:
+        received = moment + 2
+        if received >= self.as_of:
+            return
+        envelope = self._envelope(user, moment, received, dates, clock)
+        line = f'{{"type": "alias", {envelope}, "previousId": "anon-{user.user_id[2:]}"}}'
+        sink.add(received // DAY, line)
+        self.counts["alias_calls"] += 1
 
     def _identify(self, user, moment: int, sink: EventSink, dates, clock) -> None:
         received = moment + 2
         if received >= self.as_of:
             return
         self.seen_users.add(user.user_id)
-        self.sequence += 1
-        suffix, offset = user.offset
-        local = moment + offset
-        group = f'"group_id": "{self.company.workspace_id}", ' if self.rng.random() < 0.5 else ""
-        if group:
-            self.company.group_call_times.append(moment)
+        envelope = self._envelope(user, moment, received, dates, clock)
         email = messy_email(self.rng, user.email)
+        if self.keys is KEYS["wire"]:  # traits on the call, as the libraries send them
+            traits = f'"traits": {{"email": "{email}"}}, "context": {LIBRARY}'
+        else:
+            traits = f'"context": {{"traits": {{"email": "{email}"}}}}'
+        sink.add(received // DAY, f'{{"type": "identify", {envelope}, {traits}}}')
+        self.counts["identify_events"] += 1
+
+    def _unknown_type(self, moment: int, sink: EventSink, dates, clock) -> None:
+        """A call of a type the contract does not list: kept raw, ignored by the marts."""
+        self.unknown_due = False
+        received = moment + 3
+        if received >= self.as_of:
+            return
+        user = self.company.users[0]
+        envelope = self._envelope(user, moment, received, dates, clock)
         line = (
-            f'{{"message_id": "{self.prefix}{self.sequence:012x}", "type": "identify", '
-            f'"user_id": "{user.user_id}", {group}"timestamp": '
-            f'"{dates[local // DAY]}T{clock[local % DAY]}{suffix}", "received_at": '
-            f'"{dates[received // DAY]}T{clock[received % DAY]}Z", '
-            f'"context": {{"traits": {{"email": "{email}"}}}}}}'
+            f'{{"type": "{UNKNOWN_TYPE}", {envelope}, '
+            f'"{self.keys["group"]}": "{self.company.workspace_id}", '
+            f'"properties": {{"experiment": "new_onboarding", "variant": "b"}}}}'
         )
         sink.add(received // DAY, line)
-        self.counts["identify_events"] += 1
+        self.counts["events_unknown_type"] += 1
 
     def _bad_line(self, moment: int, sink: EventSink, dates, clock) -> None:
         """One line the pipeline must quarantine; its content is unique to this company."""
@@ -249,13 +403,14 @@ class Usage:
         if received >= self.as_of:
             return
         self.sequence += 1
+        keys = self.keys
         user = self.company.users[0].user_id
         group = self.company.workspace_id
         message = f"{self.prefix}{self.sequence:012x}"
         stamp = f"{dates[moment // DAY]}T{clock[moment % DAY]}Z"
         arrived = f"{dates[received // DAY]}T{clock[received % DAY]}Z"
         fields = {
-            "message_id": f'"message_id": "{message}"',
+            "message_id": f'"{keys["message"]}": "{message}"',
             "type": '"type": "track"',
             "timestamp": f'"timestamp": "{stamp}"',
         }
@@ -264,10 +419,9 @@ class Usage:
             fields.pop(("message_id", "type", "timestamp")[variant % 3])
         if kind == "events_bad_timestamp":
             fields["timestamp"] = f'"timestamp": "{BAD_TIMESTAMPS[variant % 3]}"'
-        group_part = "" if kind == "events_track_without_group" else f'"group_id": "{group}", '
         line = (
-            "{" + ", ".join(fields.values()) + f', "event": "login", "user_id": "{user}", '
-            f'{group_part}"received_at": "{arrived}", "properties": {{}}}}'
+            "{" + ", ".join(fields.values()) + f', "event": "login", "{keys["user"]}": "{user}", '
+            f'"{keys["group"]}": "{group}", "{keys["received"]}": "{arrived}", "properties": {{}}}}'
         )
         if kind == "events_invalid_json":
             line = line[: len(line) // 2]
@@ -276,11 +430,19 @@ class Usage:
 
 
 def write_events(
-    root: Path, chunk: int, companies: list[Company], seed: int, calendar: Calendar
+    root: Path,
+    chunk: int,
+    companies: list[Company],
+    seed: int,
+    calendar: Calendar,
+    style: str = "wire",
 ) -> Counter:
-    """Write chunk `chunk`'s partitions; fills each company's `track_times`; returns counts."""
+    """Write chunk `chunk`'s partitions in key style `style` (wire or warehouse); fills each
+    company's activity truth (`activity_times`, `active_user_days`, ...); returns counts."""
+    if style not in STYLES:
+        raise ValueError(f"events style must be one of {', '.join(STYLES)}, not {style!r}")
     counts: Counter = Counter()
-    usages = [Usage(c, seed, calendar, counts) for c in companies if c.users]
+    usages = [Usage(c, seed, calendar, counts, style) for c in companies if c.users]
     usages = [u for u in usages if u.spans]
     sink = EventSink(root, chunk)
     if not usages:
@@ -298,5 +460,8 @@ def write_events(
     counts["event_lines"] = sink.lines_written
     counts["event_files"] = sink.files_written
     for company in companies:
-        company.track_times.sort()
+        company.activity_times.sort()
+        counts["events_activity_without_workspace"] += sum(
+            len(m) for m in company.unassigned_calls.values()
+        )
     return counts

@@ -7,6 +7,7 @@ its last version, as the source system would show it.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 
@@ -217,9 +218,13 @@ class Company:
     users: list[ProductUser] = field(default_factory=list)
     stretches: list[Stretch] = field(default_factory=list)
     activated: bool = False
-    track_times: list[int] = field(default_factory=list)  # filled when events are written
-    track_user_days: set[tuple[int, str]] = field(default_factory=set)  # (UTC day, user_id)
-    # also filled by the events writer, for the engagement and identity truth:
+    # Filled when events are written, by the workspace rule of sources.md section 3:
+    # activity (track, page, screen calls) that counts for this company's own workspace,
+    activity_times: list[int] = field(default_factory=list)
+    active_user_days: set[tuple[int, str]] = field(default_factory=set)  # (UTC day, user_id)
     activation_times: list[int] = field(default_factory=list)  # track calls of the event
-    group_call_times: list[int] = field(default_factory=list)  # identify calls with group_id
+    # every workspace its calls name or reach (activity assigned, group calls) → moments,
+    workspace_calls: defaultdict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    # and activity that reaches no workspace, per user_id.
+    unassigned_calls: defaultdict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     messy_emails: int = 0

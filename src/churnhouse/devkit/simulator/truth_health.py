@@ -158,7 +158,7 @@ def health_signal_rows(records: CompanyRecords, rates, calendar: Calendar) -> li
         for m in range(calendar.first_month, calendar.first_month + calendar.months)
     ]
     account = company.account
-    user_days = sorted(company.track_user_days) if account and account.workspace_id else []
+    user_days = sorted(company.active_user_days) if account and account.workspace_id else []
     active_days = [day for day, _ in user_days]
     contacts = (
         [a.occurred_at for a in company.activities if a.type in CONTACT_TYPES] if account else []

@@ -322,7 +322,8 @@ def _workspace(customer: Customer) -> str | None:
 def engagement_rows(
     records: CompanyRecords, customer: Customer, months: list[CustomerMonth], as_of: int
 ) -> list[list[str]]:
-    """metrics.md, Engagement: a user is active on a UTC day with a track call that day."""
+    """metrics.md, Engagement: a user is active on a UTC day with an activity call (track,
+    page, screen) that day, counted for the workspace sources.md section 3 assigns it."""
     if not months:
         return []
     company = records.company
@@ -330,7 +331,7 @@ def engagement_rows(
     own_events = workspace is not None and workspace == company.workspace_id
     by_month: dict[int, set[tuple[int, str]]] = defaultdict(set)
     if own_events:
-        for day, user in company.track_user_days:
+        for day, user in company.active_user_days:
             by_month[_day_month(day)].add((day, user))
     first = min(c.start for c in customer.lines if c.monthly > 0)
     activated_at = None
@@ -454,29 +455,40 @@ def unmatched_rows(records: CompanyRecords, voice: Voice, as_of: int) -> list[li
         moment = truth_text(answer.submitted_at)
         reason = "the e-mail matches no customer"
         rows.append(["surveys", "nps_response", answer.response_id, reason, "1", moment, moment])
-    calls = [t for t in company.track_times + company.group_call_times if t <= as_of]
+    # Workspaces (sources.md section 3): activity by the workspace it was assigned, group
+    # calls by the one they name; the company's own workspace unless a customer has it.
     owned = (
         account is not None
         and account.workspace_id == company.workspace_id
         and account.account_id in keys
     )
-    if calls and not owned:
-        if account is None or account.workspace_id != company.workspace_id:
+    for workspace in sorted(company.workspace_calls):
+        calls = [t for t in company.workspace_calls[workspace] if t <= as_of]
+        if not calls or (owned and workspace == company.workspace_id):
+            continue
+        if account is None or account.workspace_id != workspace:
             reason = "no CRM account has this workspace_id"
         else:
             reason = "the account with this workspace is tied to no billing customer"
-        rows.append(
-            [
-                "events",
-                "workspace",
-                company.workspace_id,
-                reason,
-                str(len(calls)),
-                truth_text(min(calls)),
-                truth_text(max(calls)),
-            ]
-        )
+        rows.append(_calls_row("workspace", workspace, reason, calls))
+    for user_id in sorted(company.unassigned_calls):
+        calls = [t for t in company.unassigned_calls[user_id] if t <= as_of]
+        if calls:
+            reason = "activity with no group id and no group call of this user at or before it"
+            rows.append(_calls_row("product_user", user_id, reason, calls))
     return rows
+
+
+def _calls_row(record_type: str, record_id: str, reason: str, calls: list[int]) -> list[str]:
+    return [
+        "events",
+        record_type,
+        record_id,
+        reason,
+        str(len(calls)),
+        truth_text(min(calls)),
+        truth_text(max(calls)),
+    ]
 
 
 # --- nps_monthly ---------------------------------------------------------------------------------

@@ -27,14 +27,17 @@ EVENTS = RawTable(
         "message_id": "TEXT",
         "type": "TEXT",
         "event": "TEXT",
+        "name": "TEXT",  # page and screen calls: which page or screen
         "user_id": "TEXT",
-        "group_id": "TEXT",
+        "anonymous_id": "TEXT",
+        "group_id": "TEXT",  # the call's own workspace: top level, else context.groupId
         "event_at": "TIMESTAMP",
         "received_at": "TIMESTAMP",
         "timestamp_raw": "TEXT",
         "email": "TEXT",
         "context": "TEXT",
         "properties": "TEXT",
+        "traits": "TEXT",
         "raw": "TEXT",
         "dt": "DATE",
         "file": "TEXT",
@@ -47,18 +50,34 @@ EVENTS = RawTable(
 
 _PARTITION = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
 
-# One JSON parse per line: the keys the contract names, shredded into a struct.
+# One JSON parse per line: the keys the contract names, in both key styles (sources.md
+# section 3: wire style camelCase as the tracking libraries send it, warehouse style
+# snake_case), shredded into a struct. JSON keys are case-sensitive, so both fit in one.
+_STYLES = {  # raw column: (wire key, warehouse key)
+    "message_id": ("messageId", "message_id"),
+    "user_id": ("userId", "user_id"),
+    "anonymous_id": ("anonymousId", "anonymous_id"),
+    "group_id": ("groupId", "group_id"),
+    "received_at": ("receivedAt", "received_at"),
+}
+_TEXT_KEYS = ("type", "event", "name", "timestamp", *(k for pair in _STYLES.values() for k in pair))
+_JSON_KEYS = ("context", "properties", "traits")
 _SHAPE = (
-    '{"message_id":"VARCHAR","type":"VARCHAR","event":"VARCHAR","user_id":"VARCHAR",'
-    '"group_id":"VARCHAR","timestamp":"VARCHAR","received_at":"VARCHAR",'
-    '"context":"JSON","properties":"JSON"}'
+    "{"
+    + ",".join([*(f'"{k}":"VARCHAR"' for k in _TEXT_KEYS), *(f'"{k}":"JSON"' for k in _JSON_KEYS)])
+    + "}"
 )
-_CONTRACT_KEYS = (
-    "'message_id', 'type', 'event', 'user_id', 'group_id', 'timestamp', 'received_at', "
-    "'context', 'properties'"
-)
+_CONTRACT_KEYS = ", ".join(f"'{k}'" for k in (*_TEXT_KEYS, *_JSON_KEYS))
+
+
+def _either(column: str) -> str:
+    """The value of `column` in whichever key style the line uses (an empty string is none)."""
+    wire, warehouse = _STYLES[column]
+    return f"coalesce(nullif(e.\"{wire}\", ''), nullif(e.\"{warehouse}\", ''))"
+
+
 # The whole line is kept only when it holds a top-level key beyond the contract (the
-# columns, `context` and `properties` hold the rest) or when it is bad (for the
+# columns, `context`, `properties` and `traits` hold the rest) or when it is bad (for the
 # quarantine): nothing is lost, and the common line is not copied again.
 _BEYOND_CONTRACT = f"len(list_filter(json_keys(line), lambda k: k NOT IN ({_CONTRACT_KEYS}))) > 0"
 
@@ -98,17 +117,14 @@ WITH objects AS (
 ), shredded AS (
     SELECT *, try_cast(e.timestamp AS TIMESTAMPTZ) AS event_tz FROM objects
 ), checked AS (
-    SELECT row_id, file_hash, line, e, e.message_id AS message_id, event_tz,
-           try_cast(e.received_at AS TIMESTAMPTZ) AS received_tz,
+    SELECT row_id, file_hash, line, e, {_either("message_id")} AS message_id, event_tz,
+           try_cast({_either("received_at")} AS TIMESTAMPTZ) AS received_tz,
            CASE
-               WHEN e.message_id IS NULL OR e.message_id = ''
-                   THEN 'missing required key: message_id'
+               WHEN {_either("message_id")} IS NULL THEN 'missing required key: message_id'
                WHEN e.type IS NULL OR e.type = '' THEN 'missing required key: type'
                WHEN e.timestamp IS NULL OR e.timestamp = ''
                    THEN 'missing required key: timestamp'
                WHEN event_tz IS NULL THEN 'unparseable timestamp: ' || e.timestamp
-               WHEN e.type = 'track' AND (e.group_id IS NULL OR e.group_id = '')
-                   THEN 'track call without group_id'
            END AS reason
     FROM shredded
 )
@@ -288,14 +304,25 @@ def _create_good_rows_view(con, staged: str, run: RunWindow) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW {staged} AS
-        SELECT e.message_id, e.type, e.event, e.user_id, nullif(e.group_id, '') AS group_id,
+        SELECT message_id, e.type, e.event, e.name,
+               {_either("user_id")} AS user_id,
+               {_either("anonymous_id")} AS anonymous_id,
+               coalesce(
+                   {_either("group_id")},
+                   nullif(json_extract_string(e.context, '$.groupId'), ''),
+                   nullif(json_extract_string(e.context, '$.group_id'), '')
+               ) AS group_id,
                -- UTC wall time from the instant; cheaper than timezone('UTC', ...) (ICU)
                make_timestamp(epoch_us(event_tz)) AS event_at,
                make_timestamp(epoch_us(received_tz)) AS received_at,
                e.timestamp AS timestamp_raw,
-               json_extract_string(e.context, '$.traits.email') AS email,
+               coalesce(
+                   json_extract_string(e.traits, '$.email'),
+                   json_extract_string(e.context, '$.traits.email')
+               ) AS email,
                e.context::VARCHAR AS context,
                e.properties::VARCHAR AS properties,
+               e.traits::VARCHAR AS traits,
                line AS raw,  -- kept only beyond the contract (see _BEYOND_CONTRACT)
                dt,
                relative AS file,
