@@ -4,7 +4,7 @@
 --   2. external      category external or payment_failed, or raw value budget_cut /
 --                    business_closed;
 --   3. we_messed_up  category product_quality or service, or a complaint in the 90 days before;
---   4. habit_change  category unused, or the customer has a workspace and no activity call
+--   4. habit_change  category unused, or the customer has a workspace and no `track` call
 --                    in [churned_at - 30 days, churned_at);
 --   5. other.
 with churns as (
@@ -22,10 +22,11 @@ workspaces as (
     where is_current and workspace_id is not null
 ),
 
-activity as (  -- track, page and screen calls, for the workspace each is assigned
+activity as (  -- last_active_at and habit_change name `track` calls (docs/metrics.md), not
+               -- page/screen views; each for the workspace it is assigned
     select workspace_id, event_at
     from {{ ref('int_activity_calls_assigned_to_workspaces') }}
-    where workspace_id is not null
+    where workspace_id is not null and event_type = 'track'
 ),
 
 last_activity as (

@@ -255,19 +255,20 @@ class Usage:
                     call = f'"track", "event": "{ACTIVATION_EVENT}", '
                     properties = '{"template": "blank"}'
                     self.activation_due = False
-                    is_activation = True
+                    is_activation = is_track = True
                 elif kind < PAGE_SHARE:
                     call = f'"page", "name": {PAGES[int(kind * 1e6) % len(PAGES)]}, '
                     properties = None
-                    is_activation = False
+                    is_activation = is_track = False
                 elif kind < PAGE_SHARE + SCREEN_SHARE:
                     call = f'"screen", "name": {SCREENS[int(kind * 1e6) % len(SCREENS)]}, '
                     properties = None
-                    is_activation = False
+                    is_activation = is_track = False
                 else:
                     event, properties = COMBOS[int(random() * COMBO_CHOICES)]
                     call = f'"track", "event": "{event}", '
                     is_activation = event == ACTIVATION_EVENT
+                    is_track = True
                 self.sequence += 1
                 tail = f', "properties": {properties}}}' if properties is not None else "}"
                 stamp = self._text(moment, offset, suffix, dates, clock)
@@ -284,6 +285,8 @@ class Usage:
                     workspace_calls[workspace].append(moment)
                 if workspace == company.workspace_id:
                     activity.append(moment)
+                    if is_track:
+                        company.track_times.append(moment)
                     active = True
                     if is_activation:
                         activations.append(moment)
@@ -461,6 +464,7 @@ def write_events(
     counts["event_files"] = sink.files_written
     for company in companies:
         company.activity_times.sort()
+        company.track_times.sort()
         counts["events_activity_without_workspace"] += sum(
             len(m) for m in company.unassigned_calls.values()
         )

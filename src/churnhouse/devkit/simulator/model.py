@@ -221,6 +221,8 @@ class Company:
     # Filled when events are written, by the workspace rule of sources.md section 3:
     # activity (track, page, screen calls) that counts for this company's own workspace,
     activity_times: list[int] = field(default_factory=list)
+    # its `track` calls alone: churn_events' last_active_at and habit_change (metrics.md)
+    track_times: list[int] = field(default_factory=list)
     active_user_days: set[tuple[int, str]] = field(default_factory=set)  # (UTC day, user_id)
     activation_times: list[int] = field(default_factory=list)  # track calls of the event
     # every workspace its calls name or reach (activity assigned, group calls) → moments,

@@ -123,6 +123,7 @@ class Customer:
     nps: list[NpsResponse] = field(default_factory=list)
     complaints: list[tuple[int, str, str, str | None]] = field(default_factory=list)
     activity_times: list[int] = field(default_factory=list)
+    track_times: list[int] = field(default_factory=list)
 
     @property
     def segment_region(self) -> tuple[str, str]:
@@ -183,6 +184,7 @@ def company_records(company: Company, rates: dict[tuple[str, int], Decimal], cal
         ]
         if account.workspace_id == company.workspace_id:
             owner.activity_times = sorted(company.activity_times)
+            owner.track_times = sorted(company.track_times)
     subscriptions = {sub.id: sub for sub in company.subscriptions}
     invoices_of, charges_of = defaultdict(list), defaultdict(list)
     invoice_sub = {}
@@ -420,7 +422,8 @@ def _churn_row(records, customer: Customer, became_active: int, churned_at: int,
     complaint_before = any(
         churned_at - COMPLAINT_WINDOW <= c[0] < churned_at for c in customer.complaints
     )
-    last_active = _latest_before(customer.activity_times, churned_at)
+    # metrics.md names `track` events here, not every activity call.
+    last_active = _latest_before(customer.track_times, churned_at)
     quiet = last_active is None or last_active < churned_at - QUIET_WINDOW
     kind = archetype(statement, complaint_before, customer.has_workspace, quiet)
     nps = [n for n in customer.nps if n.submitted_at < churned_at]
