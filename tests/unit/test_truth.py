@@ -179,7 +179,7 @@ class Customer:
     answers: list = field(default_factory=list)
     nps: list = field(default_factory=list)
     complaints: list = field(default_factory=list)
-    activity: list = field(default_factory=list)
+    tracks: list = field(default_factory=list)
 
 
 class Reading:
@@ -300,13 +300,15 @@ class Reading:
                     (occurred, activity["activity_id"], activity["subject"], activity["body"])
                 )
         workspaces = {a["workspace_id"]: k for k, a in self.accounts.items() if a["workspace_id"]}
-        for call in assigned_activity(self.bundle):  # track, page, screen by sources.md sec. 3
-            if call.workspace in workspaces:
-                self.customer(workspaces[call.workspace]).activity.append(
+        # churn_events' last_active_at and habit_change name `track` calls (metrics.md), of
+        # the activity calls (track, page, screen) each assigned by sources.md section 3
+        for call in assigned_activity(self.bundle):
+            if call.workspace in workspaces and call.type == "track":
+                self.customer(workspaces[call.workspace]).tracks.append(
                     int(call.moment.timestamp())
                 )
         for customer in self.customers.values():
-            customer.activity.sort()
+            customer.tracks.sort()
 
 
 def month_starts(reading: Reading) -> list[int]:
@@ -434,8 +436,8 @@ def churn_row(reading, customer, became, churned, first, involuntary) -> list[st
         statement = complaint_statement(*max(recent)[2:])
     if statement is None:
         statement = Statement("payment_failed" if is_involuntary else "unknown", None)
-    position = bisect_left(customer.activity, churned)
-    last_active = customer.activity[position - 1] if position else None
+    position = bisect_left(customer.tracks, churned)
+    last_active = customer.tracks[position - 1] if position else None
     quiet = last_active is None or last_active < churned - 30 * DAY
     has_workspace = bool(customer.account and customer.account["workspace_id"])
     kind = archetype(statement, bool(recent), has_workspace, quiet)
