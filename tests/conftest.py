@@ -7,22 +7,11 @@ developer's machine, and fails them when CI is set.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 
 import pytest
-
-PG_HOST, PG_PORT = "127.0.0.1", 5432
-MARIADB_HOST, MARIADB_PORT = "127.0.0.1", 3306
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
+from servers import MARIADB_HOST, MARIADB_PORT, PG_HOST, PG_PORT, require_server
 
 
 def pytest_collection_modifyitems(items) -> None:
@@ -38,16 +27,6 @@ def pytest_collection_modifyitems(items) -> None:
         for server in ("postgres", "mariadb"):
             if f"{server}_url" in names or server in values:
                 item.add_marker(server)
-
-
-def require_server(name: str, host: str, port: int) -> None:
-    """Skip (or fail under CI) when a server the test needs is not listening."""
-    if _reachable(host, port):
-        return
-    message = f"{name} is not reachable on {host}:{port}"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (CI is set: a missing server is a failure)")
-    pytest.skip(message)
 
 
 @pytest.fixture

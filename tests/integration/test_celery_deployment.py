@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime, time
 
 import pytest
-from conftest import PG_HOST, PG_PORT, require_server
+from servers import PG_HOST, PG_PORT, require_server
 
 from churnhouse.devkit import celery_demo
 from churnhouse.sources import source_names
