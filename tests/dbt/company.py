@@ -32,6 +32,7 @@ from churnhouse.sources.billing.extract import (
     CHARGES,
     CUSTOMERS,
     INVOICES,
+    PRICES,
     SUBSCRIPTIONS,
 )
 from churnhouse.sources.crm.extract import CRM_TABLES
@@ -318,7 +319,7 @@ class Company:
             **{table.name: table for table in CRM_TABLES.values()},
             **{
                 table.name: table
-                for table in (CUSTOMERS, SUBSCRIPTIONS, INVOICES, CHARGES, FX_RATES, EVENTS)
+                for table in (PRICES, CUSTOMERS, SUBSCRIPTIONS, INVOICES, CHARGES, FX_RATES, EVENTS)
             },
             CANCELLATIONS.name: CANCELLATIONS,
             NPS.name: NPS,

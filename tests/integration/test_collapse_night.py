@@ -36,7 +36,9 @@ def night(warehouse, bundle: Path, run: RunWindow) -> None:
     settings = sources_for_bundle(bundle)
     for name in source_names():
         ingest(name, run, settings, warehouse)
-    run_raw_gate(warehouse, source_names(), run)
+    # Only billing's raw gate: the loss is in billing, and the other sources' checks (the
+    # events volume against the days before, ...) are tested in their own files.
+    run_raw_gate(warehouse, "billing", run)
     build(warehouse.url, run.interval_end)
     run_marts_gate(warehouse, run)
     publish(warehouse, run.run_id, run.interval_end)
