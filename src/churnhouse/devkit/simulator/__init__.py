@@ -77,6 +77,7 @@ class Summary:
     counts: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     as_of: str = ""
+    shapes: str = ""  # the Stripe API version(s) and the event key style written
 
     def describe(self) -> str:
         c = self.counts
@@ -87,6 +88,7 @@ class Summary:
                 f"  billing: {c['billing_customers']:,} customers, "
                 f"{c['billing_subscriptions']:,} subscriptions, {c['billing_invoices']:,} "
                 f"invoices, {c['billing_charges']:,} charges",
+                *([f"  shapes: {self.shapes}"] if self.shapes else []),
                 f"  CRM: {c['crm_accounts']:,} accounts, {c['crm_contacts']:,} contacts, "
                 f"{c['crm_activities']:,} activities",
                 f"  events: {c['event_lines']:,} lines in {c['event_files']:,} files",
@@ -178,13 +180,24 @@ def simulate(
     _write_csv(out / "truth" / "churn_monthly.csv", MONTHLY_COLUMNS, rows)
     counts["truth_monthly_rows"] = len(rows)
     _write_csv(out / "truth" / "nps_monthly.csv", NPS_COLUMNS, nps.rows())
-    summary = Summary(counts, time.monotonic() - started, iso(calendar.as_of))
+    summary = Summary(
+        counts,
+        time.monotonic() - started,
+        iso(calendar.as_of),
+        _shapes(stripe_api_version, stripe_upgrade_at, events_style),
+    )
     _write_truth_json(out / "truth", settings, summary)
     _progress(
         f"simulate: truth written ({len(rows):,} monthly rows, {counts['churns']:,} churns, "
         f"{counts['saves']:,} saves), {summary.seconds:.1f}s total"
     )
     return summary
+
+
+def _shapes(stripe_api_version: str, stripe_upgrade_at: str | None, events_style: str) -> str:
+    upgrade = f" (older shape before {stripe_upgrade_at})" if stripe_upgrade_at else ""
+    billing = f"billing in Stripe API {stripe_api_version}{upgrade}"
+    return f"{billing}; events in Segment {events_style} style"
 
 
 def _day_start(day: str | None) -> int | None:
