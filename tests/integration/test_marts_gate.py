@@ -123,13 +123,18 @@ def test_the_mrr_reconciliation_stops_a_total_the_lines_do_not_give(marts_wareho
     assert failed == [("marts_mrr_reconciliation",)]
 
 
-def test_the_mrr_reconciliation_counts_lines_net_of_their_discounts(marts_warehouse):
-    """A 10 % coupon on the yen line: 108,000 JPY net = 723.60 USD, not 804.00."""
-    write_yen_billing(marts_warehouse)
-    with marts_warehouse.transaction() as tx:
+def apply_ten_percent_coupon(warehouse) -> None:
+    """A 10 % coupon on the 120,000 JPY line: 12,000 JPY off."""
+    with warehouse.transaction() as tx:
         tx.execute(
             "UPDATE raw.billing_invoice_lines SET discount_amount = 12000 WHERE line_id = 'il_1'"
         )
+
+
+def test_the_mrr_reconciliation_counts_lines_net_of_their_discounts(marts_warehouse):
+    """A 10 % coupon on the yen line: 108,000 JPY net = 723.60 USD, not 804.00."""
+    write_yen_billing(marts_warehouse)
+    apply_ten_percent_coupon(marts_warehouse)
     build(marts_warehouse, mrr_end="723.60")
     outcomes = {o.suite: o for o in run_marts_gate(marts_warehouse, RUN)}
     assert outcomes["marts_mrr_reconciliation"].success
@@ -166,10 +171,7 @@ def test_a_night_that_nudges_its_closed_months_passes_the_collapse_check(marts_w
     """A coupon applied late takes 10 % off a closed month: a nudge, not a collapse."""
     write_yen_billing(marts_warehouse)
     publish_night(marts_warehouse, mrr_end="804.00")
-    with marts_warehouse.transaction() as tx:
-        tx.execute(
-            "UPDATE raw.billing_invoice_lines SET discount_amount = 12000 WHERE line_id = 'il_1'"
-        )
+    apply_ten_percent_coupon(marts_warehouse)
     build(marts_warehouse, mrr_end="723.60")
     outcomes = {o.suite: o for o in run_marts_gate(marts_warehouse, NEXT)}
     assert outcomes["marts_against_published"].success
