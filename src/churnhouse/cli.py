@@ -147,7 +147,19 @@ def _grant_bi(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    print(f"read-only BI role ready: {warehouse.ensure_reader_role()}")
+    from churnhouse.warehouse.postgres import confines_cluster
+
+    confine = args.confine_cluster or confines_cluster()
+    role = warehouse.ensure_reader_role(confine_cluster=confine)
+    print(f"read-only BI role ready: {role}")
+    reachable = [] if confine else warehouse.databases_reachable_by(role)
+    if reachable:
+        print(
+            f"churnhouse grant-bi: warning: {role} can still connect to the other databases "
+            f"{', '.join(reachable)}; close them with --confine-cluster "
+            "(CHURN_BI_CONFINE_CLUSTER=1) or in pg_hba.conf",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -311,6 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
         "grant-bi", help="PostgreSQL: create or fix the read-only BI role (CHURN_BI_ROLE)"
     )
     grant.add_argument("--warehouse", default=None, help="PostgreSQL URL (default CHURN_WAREHOUSE)")
+    grant.add_argument(
+        "--confine-cluster",
+        action="store_true",
+        help="also close the cluster's other databases to the role: CONNECT moves from PUBLIC "
+        "to every other role by name (CHURN_BI_CONFINE_CLUSTER=1; rerun after creating a database)",
+    )
     grant.set_defaults(func=_grant_bi)
 
     query = commands.add_parser("query", help="a read-only query on the published tables")

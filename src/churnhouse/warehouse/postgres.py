@@ -8,6 +8,12 @@ queued on the lock resolve their names again and see today's tables.
 The BI role can read the published schema and nothing else: no raw, audit or
 snapshot data, no writes, no DDL. Its name is `CHURN_BI_ROLE` (default
 `churn_bi`), its password, when it logs in with one, `CHURN_BI_PASSWORD`.
+
+PostgreSQL 15 cannot deny one role a database (no per-role deny, no login event
+triggers): every role may connect to every database through PUBLIC. Confining the
+role to the warehouse database (`CHURN_BI_CONFINE_CLUSTER=1`, `churnhouse grant-bi
+--confine-cluster`) therefore moves CONNECT on each other database from PUBLIC to
+every existing role by name, except the BI role.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
     from churnhouse.contracts import BadRecord, Batch
 
 BI_ROLE_SETTING = "CHURN_BI_ROLE"
+CONFINE_SETTING = "CHURN_BI_CONFINE_CLUSTER"
 LOCK_ATTEMPTS = 3
 
 
@@ -71,6 +79,67 @@ def bi_role() -> str | None:
     """The read-only role granted the published schema, if configured."""
     role = os.environ.get(BI_ROLE_SETTING, "churn_bi")
     return checked_identifier(role) if role else None
+
+
+def confines_cluster() -> bool:
+    """`CHURN_BI_CONFINE_CLUSTER` (default off): close the cluster's other databases to the
+    BI role whenever the role is ensured (publish, `churnhouse grant-bi`)."""
+    return os.environ.get(CONFINE_SETTING, "").lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class OtherDatabase:
+    """A database of the cluster, other than the warehouse's, that accepts connections."""
+
+    name: str
+    owner: str
+    changeable: bool  # the writer is a superuser or has its owner's privileges
+    public_connect: bool
+    # PUBLIC, or roles whose privileges the BI role has, holding CONNECT on it
+    reachable_through: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """What `PostgresWarehouse.confine_reader_role` changed, and what it could not."""
+
+    role: str
+    database: str
+    writer: str
+    closed: tuple[str, ...]
+    granted: tuple[str, ...]
+    withheld: tuple[str, ...]  # roles the BI role inherits from: granting them would reach it
+    already_closed: tuple[str, ...]
+    reachable: tuple[OtherDatabase, ...]
+
+    def describe(self) -> str:
+        if self.closed:
+            done = (
+                f"closed {', '.join(self.closed)} (CONNECT revoked from PUBLIC and granted by "
+                f"name to {', '.join(self.granted) or 'no role'})"
+            )
+        else:
+            done = "no database left to close"
+        withheld = (
+            f"; not granted, as {self.role} inherits from them: {', '.join(self.withheld)}"
+            if self.withheld
+            else ""
+        )
+        reachable = ", ".join(f"{d.name} ({self._why(d)})" for d in self.reachable) or "none"
+        return (
+            f"BI role {self.role} confined to database {self.database}: {done}; "
+            f"already closed: {', '.join(self.already_closed) or 'none'}{withheld}; "
+            f"still reachable: {reachable}"
+        )
+
+    def _why(self, database: OtherDatabase) -> str:
+        through = ", ".join(database.reachable_through)
+        if not database.changeable:
+            return (
+                f"{through} holds CONNECT; {self.writer} is neither superuser nor its owner "
+                f"{database.owner}"
+            )
+        return f"CONNECT held through {through}"
 
 
 def libpq_dsn(url: str) -> str:
@@ -244,7 +313,10 @@ class PostgresWarehouse(Warehouse):
         previous = f"{published_schema}_previous"
         role = bi_role()
         with self.transaction() as tx:
-            tx.execute("SET LOCAL deadlock_timeout = '50ms'")
+            # Superuser-only unless granted: a writer that merely owns the database publishes
+            # too, and then a deadlock may end a reader's statement rather than the publisher's.
+            if tx.fetchone("SELECT has_parameter_privilege('deadlock_timeout', 'SET')")[0]:
+                tx.execute("SET LOCAL deadlock_timeout = '50ms'")
             tx.execute(f"SET LOCAL lock_timeout = '{int(publish_lock_timeout() * 1000)}ms'")
             tables = [t for t in _tables_of(tx, audit_schema) if t != PUBLICATION_TABLE]
             if not tables:
@@ -310,8 +382,12 @@ class PostgresWarehouse(Warehouse):
             connection.rollback()
             connection.close()
 
-    def ensure_reader_role(self, role: str | None = None) -> str:
-        """Create (or fix up) the read-only BI role; returns its name."""
+    def ensure_reader_role(
+        self, role: str | None = None, *, confine_cluster: bool | None = None
+    ) -> str:
+        """Create (or fix up) the read-only BI role; returns its name. With `confine_cluster`
+        (default: `confines_cluster()`), also close the cluster's other databases to it and
+        print one line saying what was closed and what stays reachable."""
         role = checked_identifier(role or bi_role())
         password = os.environ.get("CHURN_BI_PASSWORD")
         with self.transaction() as tx:
@@ -331,7 +407,100 @@ class PostgresWarehouse(Warehouse):
             tx.execute(f"CREATE SCHEMA IF NOT EXISTS {PUBLISHED_SCHEMA}")
             tx.execute(f"GRANT USAGE ON SCHEMA {PUBLISHED_SCHEMA} TO {role}")
             tx.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {PUBLISHED_SCHEMA} TO {role}")
+        if confines_cluster() if confine_cluster is None else confine_cluster:
+            print(self.confine_reader_role(role).describe(), flush=True)
         return role
+
+    def confine_reader_role(self, role: str | None = None) -> Confinement:
+        """Close every other database the writer may change to the BI role: where the role
+        can connect through PUBLIC, CONNECT moves from PUBLIC to every other existing role by
+        name, so nothing changes for them; a CONNECT the role holds by name is revoked.
+        Idempotent: a database already closed is left alone."""
+        role = checked_identifier(role or bi_role())
+        with self.transaction() as tx:
+            database, writer = tx.fetchone("SELECT current_database(), current_user")
+            before = _other_databases(tx, role)
+            granted, withheld = _connect_grantees(tx, role)
+            closed = [
+                d for d in before if d.changeable and {"PUBLIC", role} & {*d.reachable_through}
+            ]
+            for other in closed:
+                _close_to(tx, other, role, granted)
+            reachable = [d for d in _other_databases(tx, role) if d.reachable_through]
+        return Confinement(
+            role=role,
+            database=database,
+            writer=writer,
+            closed=tuple(d.name for d in closed),
+            granted=tuple(granted) if any(d.public_connect for d in closed) else (),
+            withheld=tuple(withheld),
+            already_closed=tuple(d.name for d in before if not d.reachable_through),
+            reachable=tuple(reachable),
+        )
+
+    def databases_reachable_by(self, role: str) -> list[str]:
+        """The cluster's other databases `role` may connect to."""
+        with self.transaction() as tx:
+            return [d.name for d in _other_databases(tx, role) if d.reachable_through]
+
+
+def _other_databases(tx: PostgresTransaction, role: str) -> list[OtherDatabase]:
+    rows = tx.fetchall(
+        """
+        WITH connect AS (
+            SELECT d.oid, a.grantee FROM pg_database AS d,
+                aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) AS a
+            WHERE a.privilege_type = 'CONNECT'
+        )
+        SELECT d.datname, pg_get_userbyid(d.datdba),
+            (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+                OR pg_has_role(current_user, d.datdba, 'USAGE'),
+            EXISTS (SELECT 1 FROM connect AS c WHERE c.oid = d.oid AND c.grantee = 0),
+            ARRAY(
+                SELECT CASE WHEN c.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(c.grantee) END
+                FROM connect AS c
+                WHERE c.oid = d.oid AND (c.grantee = 0 OR pg_has_role(?, c.grantee, 'USAGE'))
+                ORDER BY 1
+            )
+        FROM pg_database AS d
+        WHERE d.datallowconn AND d.datname <> current_database()
+        ORDER BY d.datname
+        """,
+        [role],
+    )
+    return [
+        OtherDatabase(name, owner, changeable, public, tuple(through))
+        for name, owner, changeable, public, through in rows
+    ]
+
+
+def _connect_grantees(tx: PostgresTransaction, role: str) -> tuple[list[str], list[str]]:
+    """The roles that stand in for PUBLIC, and those withheld because `role` inherits from them.
+
+    Group (NOLOGIN) roles are included: a role that later joins a group, or a group later
+    given LOGIN, connects as it did through PUBLIC. Predefined pg_* roles are not: they
+    hold no CONNECT of their own and their members are listed themselves."""
+    rows = tx.fetchall(
+        "SELECT rolname, pg_has_role(?, oid, 'USAGE') FROM pg_roles "
+        "WHERE rolname !~ '^pg_' AND rolname <> ? ORDER BY rolname",
+        [role, role],
+    )
+    return [name for name, inherited in rows if not inherited], [
+        name for name, inherited in rows if inherited
+    ]
+
+
+def _close_to(tx: PostgresTransaction, other: OtherDatabase, role: str, grantees: list[str]):
+    from psycopg2.extensions import quote_ident
+
+    name = quote_ident(other.name, tx.connection)
+    if other.public_connect:
+        tx.execute(f"REVOKE CONNECT ON DATABASE {name} FROM PUBLIC")
+        if grantees:
+            names = ", ".join(quote_ident(grantee, tx.connection) for grantee in grantees)
+            tx.execute(f"GRANT CONNECT ON DATABASE {name} TO {names}")
+    if role in other.reachable_through:
+        tx.execute(f"REVOKE CONNECT ON DATABASE {name} FROM {role}")
 
 
 def _tables_of(tx: PostgresTransaction, schema: str) -> list[str]:
