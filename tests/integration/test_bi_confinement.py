@@ -150,6 +150,10 @@ def test_a_database_created_later_needs_the_step_again_which_is_idempotent(clust
         assert "permission denied for database" in connection_refusal(cluster.bi, database)
         assert connection_refusal(cluster.someone, database) is None
 
+    warehouse.ensure_reader_role(confine_cluster=True)
+    assert "closed no database; already closed: " in confinement_line(capsys.readouterr().out)
+    assert connection_refusal(cluster.someone, later) is None
+
 
 def connectable_databases() -> set[str]:
     return {name for (name,) in admin("SELECT datname FROM pg_database WHERE datallowconn")}

@@ -113,13 +113,9 @@ class Confinement:
     reachable: tuple[OtherDatabase, ...]
 
     def describe(self) -> str:
-        if self.closed:
-            done = (
-                f"closed {', '.join(self.closed)} (CONNECT revoked from PUBLIC and granted by "
-                f"name to {', '.join(self.granted) or 'no role'})"
-            )
-        else:
-            done = "no database left to close"
+        done = f"closed {', '.join(self.closed) or 'no database'}"
+        if self.granted:
+            done += f" (CONNECT revoked from PUBLIC, granted by name to {', '.join(self.granted)})"
         withheld = (
             f"; not granted, as {self.role} inherits from them: {', '.join(self.withheld)}"
             if self.withheld
@@ -485,12 +481,14 @@ def _connect_grantees(tx: PostgresTransaction, role: str) -> tuple[list[str], li
         "WHERE rolname !~ '^pg_' AND rolname <> ? ORDER BY rolname",
         [role, role],
     )
-    return [name for name, inherited in rows if not inherited], [
-        name for name, inherited in rows if inherited
-    ]
+    granted = [name for name, inherited in rows if not inherited]
+    withheld = [name for name, inherited in rows if inherited]
+    return granted, withheld
 
 
-def _close_to(tx: PostgresTransaction, other: OtherDatabase, role: str, grantees: list[str]):
+def _close_to(
+    tx: PostgresTransaction, other: OtherDatabase, role: str, grantees: list[str]
+) -> None:
     from psycopg2.extensions import quote_ident
 
     name = quote_ident(other.name, tx.connection)
