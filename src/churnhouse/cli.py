@@ -154,10 +154,12 @@ def _grant_bi(args: argparse.Namespace) -> int:
     print(f"read-only BI role ready: {role}")
     reachable = [] if confine else warehouse.databases_reachable_by(role)
     if reachable:
+        closable = [d.name for d in reachable if d.changeable]
         print(
             f"churnhouse grant-bi: warning: {role} can still connect to the other databases "
-            f"{', '.join(reachable)}; close them with --confine-cluster "
-            "(CHURN_BI_CONFINE_CLUSTER=1) or in pg_hba.conf",
+            f"{', '.join(d.name for d in reachable)}; --confine-cluster "
+            f"(CHURN_BI_CONFINE_CLUSTER=1) would close {', '.join(closable) or 'none of them'}, "
+            "pg_hba.conf can refuse it the rest",
             file=sys.stderr,
         )
     return 0

@@ -199,4 +199,21 @@ def test_grant_bi_without_the_flag_warns_naming_the_other_databases(cluster, cap
     named = err.split("other databases ", 1)[1].split(";", 1)[0].split(", ")
     assert {cluster.other, "postgres"} <= set(named)
     assert cluster.warehouse not in named
+    assert f"would close {cluster.other}, pg_hba.conf can refuse it the rest" in err
     assert connection_refusal(cluster.bi, cluster.other) is None
+
+
+def test_a_superuser_writer_would_close_every_other_database(postgres_url, capsys, monkeypatch):
+    """Read-only on the shared cluster: without the flag nothing changes."""
+    bi = f"biconf_bi_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("CHURN_BI_ROLE", bi)
+    try:
+        assert main(["grant-bi", "--warehouse", postgres_url]) == 0
+        err = capsys.readouterr().err
+        named = err.split("other databases ", 1)[1].split(";", 1)[0]
+        closable = err.split("would close ", 1)[1].split(", pg_hba.conf", 1)[0]
+        assert "postgres" in named.split(", ")
+        assert closable == named
+    finally:
+        admin(f"DROP DATABASE IF EXISTS {postgres_url.rsplit('/', 1)[1]} WITH (FORCE)")
+        admin(f"DROP ROLE IF EXISTS {bi}")

@@ -434,10 +434,10 @@ class PostgresWarehouse(Warehouse):
             reachable=tuple(reachable),
         )
 
-    def databases_reachable_by(self, role: str) -> list[str]:
+    def databases_reachable_by(self, role: str) -> list[OtherDatabase]:
         """The cluster's other databases `role` may connect to."""
         with self.transaction() as tx:
-            return [d.name for d in _other_databases(tx, role) if d.reachable_through]
+            return [d for d in _other_databases(tx, role) if d.reachable_through]
 
 
 def _other_databases(tx: PostgresTransaction, role: str) -> list[OtherDatabase]:
