@@ -1,12 +1,16 @@
-"""dbt from Python: seeds, the CRM snapshot, then the models and their tests, as of a moment.
+"""dbt from Python: seeds, the CRM snapshot, the models and their tests, as of a moment.
 
-`build()` runs dbt in-process (`dbt.cli.main.dbtRunner`) in three stages, each a
-dbt invocation with the same `--vars`:
+`build()` runs one `dbt build` in-process (`dbt.cli.main.dbtRunner`): seeds (the
+reason taxonomy, free-mail domains, zero-decimal currencies), the CRM accounts
+snapshot and every model with its data tests, in DAG order. One invocation
+means the project is parsed once per night. The target folder persists per
+warehouse (beside a DuckDB file: `<file>.dbt/`), so dbt's partial parsing can reuse it
+and the last night's manifest, run results and log stay there to read.
 
-1. `dbt seed` - the reason taxonomy, free-mail domains, zero-decimal currencies;
-2. `dbt build --select +resource_type:snapshot` - the CRM accounts snapshot (and
-   the staging view it reads);
-3. `dbt build` - every other model with its data and unit tests, in DAG order.
+The nightly build runs the incremental models incrementally (only the days and
+users touched by new loads); `full_refresh=True` rebuilds them from scratch. dbt's
+unit tests check SQL logic on fixed inputs, not the night's data: the night
+leaves them out and the test suite runs them (`unit_tests=True`).
 
 The target follows the warehouse URL: a path is the DuckDB file (held under the
 project's writer lock while dbt runs, one thread), `postgresql://...` is
@@ -17,9 +21,9 @@ never printed or logged.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-import shutil
 import tempfile
 import threading
 import time
@@ -30,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from churnhouse.config import dbt_project_dir
+from churnhouse.config import churn_home, dbt_project_dir
 from churnhouse.contracts import AUDIT_SCHEMA, PUBLISHED_SCHEMA, naive_utc
 from churnhouse.errors import PermanentError
 from churnhouse.warehouse import Warehouse, checked_identifier, open_warehouse
@@ -100,57 +104,53 @@ def build(
     full_refresh: bool = False,
     select: str | None = None,
     marts_schema: str = AUDIT_SCHEMA,
+    unit_tests: bool = False,
 ) -> BuildResult:
     """Seed, snapshot and build the dbt project on the warehouse, reporting as of `as_of`.
 
     `as_of` is the end of the run's data interval (naive = UTC). The marts land in
     `marts_schema` (the write-audit-publish audit schema by default; `publish()`
-    moves them to `analytics`). `select` narrows the last stage (dbt selection
-    syntax); `full_refresh` rebuilds the incremental models from scratch.
-    Raises DbtBuildError naming each failed node.
+    moves them to `analytics`). `select` narrows the models (dbt selection syntax;
+    seeds and the snapshot always run); `full_refresh` rebuilds the incremental
+    models from scratch; `unit_tests` adds dbt's unit tests. Raises DbtBuildError
+    naming each failed node.
     """
     started = time.monotonic()
     as_of_utc = naive_utc(as_of)
     warehouse = open_warehouse(warehouse_url)
     result = BuildResult(warehouse.kind, as_of_utc, checked_identifier(marts_schema))
     vars_yaml = f"{{as_of: '{as_of_utc.isoformat(sep=' ')}', marts_schema: '{marts_schema}'}}"
-    common = ["--vars", vars_yaml]
-    refresh = ["--full-refresh"] if full_refresh else []
-    stages = [
-        ("seed", ["seed", *common, *refresh]),
-        (
-            "snapshot",
-            [
-                "build",
-                "--select",
-                "+resource_type:snapshot",
-                "--exclude",
-                "resource_type:seed",
-                *common,
-            ],
-        ),
-        (
-            "build",
-            [
-                "build",
-                *(["--select", select] if select else []),
-                "--exclude",
-                "resource_type:seed",
-                "resource_type:snapshot",
-                *common,
-                *refresh,
-            ],
-        ),
+    always = "resource_type:seed +resource_type:snapshot"
+    selection = ["--select", f"{always} {select}"] if select else []
+    args = [
+        "build",
+        *selection,
+        *([] if unit_tests else ["--exclude", "resource_type:unit_test"]),
+        "--vars",
+        vars_yaml,
+        *(["--full-refresh"] if full_refresh else []),
     ]
-    work_dir = Path(tempfile.mkdtemp(prefix="churnhouse-dbt-"))
+    work_dir = dbt_work_dir(warehouse)
     with _dbt_session(warehouse):
-        for stage, args in stages:
-            stage_result = _invoke(stage, args, work_dir)
-            print(stage_result.describe(), flush=True)
-            result.stages.append(stage_result)
-    shutil.rmtree(work_dir, ignore_errors=True)
+        stage_result = _invoke("build", args, work_dir)
+    print(stage_result.describe(), flush=True)
+    result.stages.append(stage_result)
     result.seconds = time.monotonic() - started
     return result
+
+
+def dbt_work_dir(warehouse: Warehouse) -> Path:
+    """The warehouse's own dbt folder (`target/`, `logs/`), kept between nights: beside a
+    DuckDB file, else `CHURN_HOME/dbt/postgres-<key>` (the key never holds the password)."""
+    path = getattr(warehouse, "path", None)
+    if path is not None:
+        folder = Path(path).with_name(Path(path).name + ".dbt")
+    else:
+        where = re.sub(r"//[^@/]*@", "//", warehouse.url)
+        key = hashlib.sha256(where.encode()).hexdigest()[:12]
+        folder = churn_home() / "dbt" / f"{warehouse.kind}-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def docs(warehouse_url: str, out_dir: Path) -> Path:

@@ -15,7 +15,7 @@ def built_duckdb(tmp_path_factory) -> str:
 
     url = str(Path(tmp_path_factory.mktemp("company")) / "warehouse.duckdb")
     build_company().write(url)
-    build(url, AS_OF, marts_schema="analytics")
+    build(url, AS_OF, marts_schema="analytics", unit_tests=True)
     return url
 
 

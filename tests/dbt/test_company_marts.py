@@ -509,5 +509,5 @@ def test_a_planted_mistake_fails_its_dbt_unit_test(
     monkeypatch.setenv("CHURN_DBT_PROJECT_DIR", str(project))
     model = Path(relative).stem
     with pytest.raises(DbtBuildError) as failure:
-        build(str(warehouse), AS_OF, marts_schema="analytics", select=model)
+        build(str(warehouse), AS_OF, marts_schema="analytics", select=model, unit_tests=True)
     assert [name for name, _ in failure.value.failures] == [unit_test]

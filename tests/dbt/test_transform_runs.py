@@ -82,9 +82,13 @@ def assert_incremental_equals_full_refresh(url: str) -> None:
     build(url, AS_OF, marts_schema="analytics", select=ENGAGEMENT)
     assert march_users(url, "acc_07") == 2 and march_users(url, "acc_01") == march_acc_01 + 1
     daily = table(url, "intermediate.int_activity_aggregated_to_daily_users", "1, 2, 3")
+    calls = table(url, "intermediate.int_activity_calls_assigned_to_workspaces", "message_id")
     engagement = table(url, "analytics.engagement_monthly", "customer_key, month")
 
     build(url, AS_OF, marts_schema="analytics", select=ENGAGEMENT, full_refresh=True)
+    assert table(url, "intermediate.int_activity_calls_assigned_to_workspaces", "message_id") == (
+        calls
+    )
     assert table(url, "intermediate.int_activity_aggregated_to_daily_users", "1, 2, 3") == daily
     assert table(url, "analytics.engagement_monthly", "customer_key, month") == engagement
 

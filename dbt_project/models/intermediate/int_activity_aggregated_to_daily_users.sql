@@ -13,8 +13,8 @@
 --
 -- Incremental: events arrive late, by days, and a late `group` call can move a user's later
 -- calls to another workspace. Each run recomputes, from every call held, the days touched by
--- the calls or the assigning group calls loaded since the last run (minus a look-back for
--- loads that overlapped it), and replaces those days whole (delete+insert by day: a row
+-- the calls or the assigning group calls loaded since the last run (minus
+-- `events_load_overlap_minutes`), and replaces those days whole (delete+insert by day: a row
 -- whose call moved away is removed too), so it equals a full refresh on the same inputs. It
 -- does not depend on as_of: the marts filter.
 with activity as (
@@ -33,8 +33,8 @@ with activity as (
 , touched_days as (
     select distinct event_date
     from activity
-    where loaded_at >= (
-        select {{ dbt.dateadd('day', -var('events_lookback_days'), 'max(last_loaded_at)') }}
+    where loaded_at > (
+        select {{ dbt.dateadd('minute', -var('events_load_overlap_minutes'), 'max(last_loaded_at)') }}
         from {{ this }}
     )
 )
