@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from servers import MARIADB_HOST, MARIADB_PORT, PG_HOST, PG_PORT, require_server
@@ -32,6 +33,19 @@ def pytest_collection_modifyitems(items) -> None:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def second_postgres_url() -> Iterator[str]:
+    """Another fresh database, for tests that compare two warehouses."""
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
     require_server("PostgreSQL", PG_HOST, PG_PORT)
     import psycopg2
 

@@ -102,6 +102,9 @@ def _alerts_config_refused(extra: dict[str, str]) -> bool:
     return False
 
 
+FULL_REFRESH_SETTING = "CHURN_DBT_FULL_REFRESH"
+
+
 def _night_settings(args: argparse.Namespace) -> dict[str, str] | None:
     """The settings `run` and `backfill` hand to the nights they start (None: refused)."""
     from churnhouse.config import sources_for_bundle
@@ -116,6 +119,8 @@ def _night_settings(args: argparse.Namespace) -> dict[str, str] | None:
         extra["CHURN_WAREHOUSE"] = args.warehouse
     if args.force:
         extra["CHURN_PUBLISH_FORCE"] = "1"
+    if args.full_refresh:
+        extra[FULL_REFRESH_SETTING] = "1"
     return extra
 
 
@@ -384,6 +389,11 @@ def _night_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--warehouse", default=None, help="DuckDB path or PostgreSQL URL")
     command.add_argument(
         "--force", action="store_true", help="publish even over a newer publication"
+    )
+    command.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild dbt's incremental models from scratch (nights normally update them)",
     )
 
 

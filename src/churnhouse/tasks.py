@@ -58,13 +58,14 @@ def validate_raw() -> dict:
 
 
 def build_marts() -> dict:
-    """dbt: seeds, snapshot and the models into the audit schema, as of the interval end."""
+    """dbt: seeds, snapshot and the models into the audit schema, as of the interval end;
+    the incremental models only update unless `CHURN_DBT_FULL_REFRESH` asks for a rebuild."""
     from churnhouse.config import warehouse_url
-    from churnhouse.transform import build
+    from churnhouse.transform import build, full_refresh_requested
 
     run = current_run()
     with permanent_errors_fail_fast():
-        result = build(warehouse_url(), run.interval_end)
+        result = build(warehouse_url(), run.interval_end, full_refresh=full_refresh_requested())
     return {"as_of": run.interval_end.isoformat(), "summary": str(result)[:500]}
 
 

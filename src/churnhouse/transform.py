@@ -139,6 +139,12 @@ def build(
     return result
 
 
+def full_refresh_requested() -> bool:
+    """`CHURN_DBT_FULL_REFRESH` (`churnhouse run --full-refresh`): rebuild the incremental
+    models from scratch tonight (after a change to their SQL, or to repair them)."""
+    return os.environ.get("CHURN_DBT_FULL_REFRESH", "").lower() in ("1", "true", "yes")
+
+
 def dbt_work_dir(warehouse: Warehouse) -> Path:
     """The warehouse's own dbt folder (`target/`, `logs/`), kept between nights: beside a
     DuckDB file, else `CHURN_HOME/dbt/postgres-<key>` (the key never holds the password)."""

@@ -80,10 +80,13 @@ def gx_context():
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
     )
 
     config = DataContextConfig(
-        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        # A progress bar per suite buries the one line per suite in task logs.
+        progress_bars=ProgressBarsConfig(globally=False),
     )
     config.stores[config.validation_results_store_name] = {
         "class_name": "ValidationResultsStore",
