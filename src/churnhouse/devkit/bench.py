@@ -189,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--workers", type=int, default=None, help="simulator processes (all)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL comparison")
+    parser.add_argument(
+        "--no-history-comparison",
+        action="store_true",
+        help="skip the second company at half the history (the big run does)",
+    )
     args = parser.parse_args(argv)
     bench_started = time.monotonic()
     work = churn_home() / "bench"
