@@ -2,10 +2,19 @@
 
 A batch is the rows of a query: a DataFrame read out of the warehouse when GE
 cannot validate the engine in SQL (DuckDB), GE's SQL data source otherwise.
+
+A DataFrame never holds more than `CHURN_GATE_CHUNK_ROWS` rows (default 1,000,000):
+a bigger batch (a first load, a backfill) is validated in parts split by a hash of
+the column that must be unique (of every column read when none must), so that all
+copies of a value meet in one part and uniqueness holds across the whole batch;
+the parts' results are merged into one outcome.
 """
 
 from __future__ import annotations
 
+import copy
+import math
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -72,8 +81,7 @@ class Validator:
     ) -> Outcome:
         """Validate the rows of `sql` (`?` placeholders) on the warehouse."""
         if warehouse.validation_sql_url is None:
-            frame = warehouse.read_frame(sql, params)
-            return self.frame(name, frame, expectations, table)
+            return self._frames_in_parts(warehouse, name, sql, params, expectations, table)
         source = self.context.data_sources.add_postgres(
             f"{name}_source", connection_string=warehouse.validation_sql_url
         )
@@ -83,6 +91,26 @@ class Validator:
         asset = source.add_query_asset(name, query=literal)
         definition = asset.add_batch_definition_whole_table(name)
         return self._run(name, table, expectations, definition, None)
+
+    def _frames_in_parts(
+        self, warehouse: Warehouse, name: str, sql: str, params, expectations, table
+    ) -> Outcome:
+        (rows,) = warehouse.read_frame(f"SELECT count(*) FROM ({sql}) AS batch", params).iloc[0]
+        parts = max(1, math.ceil(int(rows) / chunk_rows()))
+        if parts == 1:
+            return self.frame(name, warehouse.read_frame(sql, params), expectations, table)
+        key = ", ".join(_unique_columns(expectations) or columns_checked(expectations))
+        outcomes = []
+        for part in range(parts):
+            frame = warehouse.read_frame(
+                f"SELECT * FROM ({sql}) AS batch WHERE hash({key}) % {parts} = {part}", params
+            )
+            label = f"{name}_part_{part + 1}_of_{parts}"
+            # An expectation belongs to one suite: each part gets copies.
+            copies = [copy.copy(expectation) for expectation in expectations]
+            outcomes.append(self.frame(label, frame, copies, table))
+            del frame
+        return merged(name, outcomes)
 
     def _run(self, name, table, expectations, definition, batch_parameters) -> Outcome:
         from great_expectations.core.run_identifier import RunIdentifier
@@ -109,6 +137,36 @@ class Validator:
             outcome.evaluated += len(run.results)
             outcome.failures.extend(_failure(item) for item in run.results if not item.success)
         return outcome
+
+
+def chunk_rows() -> int:
+    """`CHURN_GATE_CHUNK_ROWS`: the most rows validated in one DataFrame."""
+    return max(1, int(os.environ.get("CHURN_GATE_CHUNK_ROWS", "1000000")))
+
+
+def _unique_columns(expectations: list) -> list[str]:
+    names = [
+        expectation.configuration.kwargs.get("column")
+        for expectation in expectations
+        if expectation.expectation_type == "expect_column_values_to_be_unique"
+    ]
+    return [checked_identifier(name) for name in names[:1] if name]
+
+
+def merged(name: str, parts: list[Outcome]) -> Outcome:
+    """One outcome for a batch validated in parts: failures of one expectation summed."""
+    outcome = Outcome(name, parts[0].table, all(part.success for part in parts), parts[0].evaluated)
+    by_check: dict[tuple, Failure] = {}
+    for failure in (failure for part in parts for failure in part.failures):
+        check = (failure.expectation, str(failure.column))
+        if check not in by_check:
+            by_check[check] = Failure(failure.expectation, failure.column, None, [])
+            outcome.failures.append(by_check[check])
+        total = by_check[check]
+        if failure.unexpected_count is not None:
+            total.unexpected_count = (total.unexpected_count or 0) + failure.unexpected_count
+        total.sample = (total.sample + list(failure.sample))[:5]
+    return outcome
 
 
 def _failure(item) -> Failure:
