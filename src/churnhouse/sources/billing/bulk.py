@@ -238,7 +238,7 @@ class _Export:
     # -- reading -----------------------------------------------------------------
 
     def _stage(self, resource: str) -> None:
-        """Table `f_<resource>` (line_no, j): every good object of the file, in json.dumps form."""
+        """`f_<resource>` (line_no, id, j): each good object of the file, in json.dumps form."""
         import pyarrow as pa
 
         numbers, texts, odd = _split_lines(export_file(self.folder, resource))
@@ -258,7 +258,8 @@ class _Export:
             "json_extract(text, '$.id') AS id FROM _valid"
         )
         self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE _kept AS SELECT line_no, text AS j FROM _spaced "
+            "CREATE OR REPLACE TEMP TABLE _kept AS SELECT line_no, "
+            "json_extract_string(id, '$') AS id, text AS j FROM _spaced "
             f"WHERE spaced = text AND {_KEEP_AS_WRITTEN}"
         )
         others = self.con.execute(
@@ -266,14 +267,14 @@ class _Export:
         ).fetchall()
         odd.extend((line_no, text.encode("utf-8")) for line_no, text in others)
         parsed = self._parse_in_python(resource, sorted(odd))
-        numbers = pa.array([line_no for line_no, _ in parsed], pa.int64())
-        self.con.register(
-            "_parsed",
-            pa.table({"line_no": numbers, "j": pa.array([t for _, t in parsed], pa.string())}),
-        )
+        self.con.register("_parsed", pa.table({
+            "line_no": pa.array([line_no for line_no, _, _ in parsed], pa.int64()),
+            "id": pa.array([key for _, key, _ in parsed], pa.string()),
+            "j": pa.array([text for _, _, text in parsed], pa.string()),
+        }))  # fmt: skip
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE f_{resource} AS "
-            "SELECT line_no, j FROM _kept UNION ALL SELECT line_no, j FROM _parsed"
+            "SELECT line_no, id, j FROM _kept UNION ALL SELECT line_no, id, j FROM _parsed"
         )
         self.con.unregister("_parsed")
 
@@ -293,7 +294,7 @@ class _Export:
                 text.encode("utf-8")
             except UnicodeEncodeError as error:  # a lone surrogate: DuckDB cannot hold it
                 raise _Unusual(f"{resource}.jsonl:{line_no}") from error
-            good.append((line_no, text))
+            good.append((line_no, parsed.obj["id"], text))
         return good
 
     def _latest(self, resource: str, incremental: bool = False) -> None:
@@ -306,8 +307,8 @@ class _Export:
                 f"coalesce(js(j, '$.created')::BIGINT, 0) >= {int(self.created_gte)})"
             )
         self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE l_{resource} AS SELECT js(j, '$.id') AS id, "
-            f"arg_max(j, line_no) AS j FROM {source} GROUP BY ALL ORDER BY id"
+            f"CREATE OR REPLACE TEMP TABLE l_{resource} AS SELECT id, "
+            f"arg_max(j, line_no) AS j FROM {source} GROUP BY id ORDER BY id"
         )
 
     # -- guards ------------------------------------------------------------------
@@ -363,22 +364,23 @@ class _Export:
     # -- invoices and their lines ------------------------------------------------
 
     def _invoice_batches(self, per_object) -> list[Batch]:
-        short = self.con.execute(
-            "SELECT count(*) FROM l_invoices WHERE is_true(j, '$.lines.has_more')"
-        ).fetchall()[0][0]
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE l_inv AS SELECT id, j, "
+            "is_true(j, '$.lines.has_more') AS short FROM l_invoices"
+        )
+        short = self.con.execute("SELECT count(*) FROM l_inv WHERE short").fetchall()[0][0]
         self._extra_lines(read_file=bool(short))
         missing = self.con.execute(
-            "SELECT id, j FROM l_invoices WHERE is_true(j, '$.lines.has_more') "
-            "AND id NOT IN (SELECT owner FROM extra) ORDER BY id"
+            "SELECT id, j FROM l_inv WHERE short AND id NOT IN (SELECT owner FROM extra) "
+            "ORDER BY id"
         ).fetchall()
         for key, text in missing:
             self.bad.append(
                 BadRecord("invoice", f"invoices: {key}", text, _MISSING_LINES, fails_night=True)
             )
         self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE inv AS SELECT * FROM l_invoices "
-            "WHERE id NOT IN (SELECT id FROM (SELECT id, j FROM l_invoices "
-            "WHERE is_true(j, '$.lines.has_more') AND id NOT IN (SELECT owner FROM extra)))"
+            "CREATE OR REPLACE TEMP TABLE inv AS SELECT * FROM l_inv "
+            "WHERE NOT short OR id IN (SELECT owner FROM extra)"
         )
         self.con.execute(_LINE_SOURCES_SQL)
         self._require("line_src", _LINE, "l")
@@ -388,7 +390,7 @@ class _Export:
             "lambda d: json_type(d) = 'OBJECT' AND jt(d, '$.amount') IN "
             "('BIGINT', 'UBIGINT', 'NULL'))), true)",
         )
-        self.con.execute(_LINE_FACTS_SQL)
+        self.con.execute(parse_once(_LINE_FACTS_SQL, "line_src", ("l", "inv_j"), "facts"))
         self._require("line_facts", _LINE_PRICE, "price")
         # The raw of an embedded line is json.dumps' form only if it is a piece of its
         # invoice's text (which is in that form): anything else goes the per-object way.
@@ -439,7 +441,7 @@ class _Export:
 _ONE_PATH = re.compile(r"(\w+)\((\w+), '(\$\.[^'*]+)'\)")
 
 
-def parse_once(sql: str, table: str, columns: tuple[str, ...]) -> str:
+def parse_once(sql: str, table: str, columns: tuple[str, ...], tag: str = "") -> str:
     """`sql` reading `FROM {table}` with each `fn(col, '$.path')` on a JSON text column
     taken from one json_extract per column: DuckDB parses a text on every call."""
     paths: dict[str, list[str]] = {column: [] for column in columns}
@@ -450,11 +452,11 @@ def parse_once(sql: str, table: str, columns: tuple[str, ...]) -> str:
             return match.group(0)
         if path not in paths[column]:
             paths[column].append(path)
-        return f"{function}(_v_{column}[{paths[column].index(path) + 1}], '$')"
+        return f"{function}(_v{tag}_{column}[{paths[column].index(path) + 1}], '$')"
 
     rewritten = _ONE_PATH.sub(one_value, sql)
     extracted = ", ".join(
-        f"json_extract({column}, [{', '.join(repr(path) for path in listed)}]) AS _v_{column}"
+        f"json_extract({column}, [{', '.join(repr(p) for p in listed)}]) AS _v{tag}_{column}"
         for column, listed in paths.items()
         if listed
     )
@@ -547,12 +549,12 @@ FROM {{table}} ORDER BY id
 # both takes the file's copy, at the embedded place).
 _LINE_SOURCES_SQL = """
 CREATE OR REPLACE TEMP TABLE embedded AS
-SELECT id AS invoice_id, j AS inv_j, unnest(json_extract(j, '$.lines.data[*]')) AS l,
-       unnest(range(json_array_length(j, '$.lines.data')::BIGINT)) AS pos
-FROM inv;
+SELECT invoice_id, inv_j, short, unnest(ls) AS l, unnest(range(len(ls))) AS pos
+FROM (SELECT id AS invoice_id, j AS inv_j, short, json_extract(j, '$.lines.data[*]') AS ls
+      FROM inv);
 CREATE OR REPLACE TEMP TABLE line_src AS
 SELECT invoice_id, inv_j, 0 AS part, pos, l, false AS from_file, inv_j AS src_text
-FROM embedded WHERE NOT is_true(inv_j, '$.lines.has_more')
+FROM embedded WHERE NOT short
 UNION ALL
 SELECT coalesce(e.invoice_id, x.owner), inv.j,
        CASE WHEN e.line_id IS NULL THEN 1 ELSE 0 END,
@@ -561,13 +563,13 @@ SELECT coalesce(e.invoice_id, x.owner), inv.j,
 FROM (
     SELECT invoice_id, js(l, '$.id') AS line_id, min(pos) AS first_pos, arg_max(l, pos) AS l
     FROM embedded
-    WHERE is_true(inv_j, '$.lines.has_more') AND coalesce(js(l, '$.id'), '') <> ''
+    WHERE short AND coalesce(js(l, '$.id'), '') <> ''
     GROUP BY ALL
 ) AS e
 FULL JOIN (SELECT * FROM extra WHERE owner IN (SELECT id FROM inv)) AS x
     ON e.invoice_id = x.owner AND e.line_id = x.line_id
 JOIN inv ON inv.id = coalesce(e.invoice_id, x.owner)
-WHERE is_true(inv.j, '$.lines.has_more');
+WHERE inv.short;
 """
 
 # line_facts() and the price resolution of the per-object path, column by column.
@@ -577,11 +579,13 @@ WITH parented AS (
     SELECT *, js(l, '$.parent.type') AS kind,
            CASE WHEN jt(l, '$.price') <> 'NULL' THEN json_extract(l, '$.price')
                 ELSE json_extract(l, '$.pricing.price_details.price') END AS price_value
-    FROM line_src
+    FROM {table}
 ), detailed AS (
     SELECT *,
-           CASE WHEN kind IN ('subscription_item_details', 'invoice_item_details')
-                THEN json_extract(l, '$.parent.' || kind)
+           CASE WHEN kind = 'subscription_item_details'
+                THEN json_extract(l, '$.parent.subscription_item_details')
+                WHEN kind = 'invoice_item_details'
+                THEN json_extract(l, '$.parent.invoice_item_details')
                 WHEN full_obj(l, '$.parent.subscription_item_details')
                 THEN json_extract(l, '$.parent.subscription_item_details')
                 WHEN full_obj(l, '$.parent.invoice_item_details')
