@@ -67,7 +67,9 @@ def test_a_simulated_company_gives_the_same_rows_both_ways(bundle):
     bulk, per_object = _both_ways(bundle / "billing", _window(bundle))
     _assert_same(bulk, per_object)
     rows = {batch.table.name: batch.rows.num_rows for batch in bulk.batches}
-    assert rows["billing_invoices"] > 100 and rows["billing_invoice_lines"] >= rows["billing_invoices"]
+    assert (
+        rows["billing_invoices"] > 100 and rows["billing_invoice_lines"] >= rows["billing_invoices"]
+    )
 
 
 def test_a_look_back_window_gives_the_same_rows_both_ways(bundle):
@@ -130,5 +132,7 @@ def test_an_object_outside_the_checks_takes_the_per_object_path(bundle, tmp_path
     charges[0] = json.dumps(charge, ensure_ascii=False)
     (folder / "charges.jsonl").write_text("\n".join(charges) + "\n", encoding="utf-8")
     assert extract_export(_window(bundle), folder) is None
-    with pytest.raises(ContractError, match=f"billing charge {charge['id']}: missing field 'amount'"):
+    with pytest.raises(
+        ContractError, match=f"billing charge {charge['id']}: missing field 'amount'"
+    ):
         extract(_window(bundle), _settings(folder))

@@ -550,9 +550,6 @@ def extract(window: ExtractWindow, settings: SourceSettings) -> Extracted:
         extracted = extract_export(window, folder)
         if extracted is not None:
             return extracted
-        import os
-        if os.environ.get("BBULK_STRICT"):
-            raise RuntimeError("BBULK fell back")
     return extract_per_object(window, settings)
 
 
