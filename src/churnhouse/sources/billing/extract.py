@@ -536,25 +536,7 @@ def _invoice_batches(
 
 
 def extract(window: ExtractWindow, settings: SourceSettings) -> Extracted:
-    """All billing resources for this run, and the export lines that could not be read.
-
-    An export folder takes the bulk path (`bulk.py`) unless it holds something only the
-    per-object path reproduces exactly; the API always takes the per-object path.
-    """
-    if not settings.billing_is_api:
-        from pathlib import Path
-
-        from churnhouse.sources.billing.bulk import extract_export
-
-        folder = Path(settings.billing_url.removeprefix("file://"))
-        extracted = extract_export(window, folder)
-        if extracted is not None:
-            return extracted
-    return extract_per_object(window, settings)
-
-
-def extract_per_object(window: ExtractWindow, settings: SourceSettings) -> Extracted:
-    """`extract` one object at a time in Python (the API, and exports the bulk path declines)."""
+    """All billing resources for this run, and the export lines that could not be read."""
     since = window.since
     created_gte = int(since.replace(tzinfo=UTC).timestamp()) if since else None
     extracted = Extracted([])
