@@ -92,7 +92,7 @@ def parse_line(line_no: int, data: bytes) -> ExportLine:
         text = data.decode("utf-8")
         # json.dumps spells floats its own way. (Another thread's float only turns
         # the answer to no: the safe side.)
-        dumped = _floats_read[0] == floats and is_dumped_form(data)
+        dumped = _floats_read[0] == floats and is_dumped_form(data, obj)
         return ExportLine(line_no, obj, text, None, dumped)
     # Bad, or what only `json` reads (NaN, a lone surrogate): `json` says which and why.
     return _parse_line_with_json(line_no, data)
@@ -126,10 +126,10 @@ def latest_by_id(items: Iterable[T], id_of: Callable[[T], str] = itemgetter("id"
     return latest
 
 
-# Tokens json.dumps may spell differently from the line: \\u escapes (json.dumps
-# writes them for control characters only, in lower case), an escaped slash, and -0.
-# (A float is noticed while decoding.) A string holding such text only costs speed.
-_MAYBE_SPELT_OTHERWISE = (b"\\u", b"\\/", b"-0,", b"-0]", b"-0}")
+# json.dumps writes \\u escapes for control characters only (in lower case); a line
+# holding one is left to json.dumps. (A string holding the text only costs speed.)
+_ESCAPED_CHARACTER = b"\\u"
+_encode = msgspec.json.Encoder().encode
 
 
 class _Lines(msgspec.Struct):
@@ -143,19 +143,18 @@ class _WithLines(msgspec.Struct):
 _decode_lines = msgspec.json.Decoder(_WithLines).decode
 
 
-def is_dumped_form(data: bytes) -> bool:
-    """Whether a UTF-8 JSON text holding no float is exactly
-    json.dumps(json.loads(data), ensure_ascii=False).
+def is_dumped_form(data: bytes, obj: dict) -> bool:
+    """Whether `data`, a UTF-8 JSON text holding no float that decodes to `obj`, is
+    exactly json.dumps(obj, ensure_ascii=False).
 
     msgspec's one-line format has json.dumps' separators and keeps every token as
-    written; with no token json.dumps spells otherwise, an equal text is json.dumps'
-    own. (A key repeated in one object, which json.dumps never writes, is not noticed:
-    the text would keep it.)
+    written, so an equal text is spaced as json.dumps spaces it. Its tokens are the
+    ones `obj` encodes to (not so with a repeated key, -0, an escaped slash...), and
+    without \\u escapes json.dumps writes those tokens the same way.
     """
-    for token in _MAYBE_SPELT_OTHERWISE:
-        if token in data:
-            return False
-    return msgspec.json.format(data, indent=0) == data
+    if _ESCAPED_CHARACTER in data or msgspec.json.format(data, indent=0) != data:
+        return False
+    return _encode(obj) == msgspec.json.format(data, indent=-1)
 
 
 class DumpedTexts:
