@@ -144,6 +144,9 @@ def test_an_export_reads_as_plain_json_reads_it(bundle, tmp_path, monkeypatch, s
     shutil.copytree(bundle / "billing", folder)
     _with_odd_lines(folder)
     fast_tables, fast_bad = _read(folder, bundle, since_days)
+    # The simulator writes json.dumps' form: the fast reading takes raw text from lines.
+    written = _lines(bundle / "billing" / "invoices.jsonl")[:50]
+    assert all(export.parse_line(1, line.encode("utf-8")).dumped for line in written)
     monkeypatch.setattr(export, "_decode", _never_msgspec)
     plain_tables, plain_bad = _read(folder, bundle, since_days)
 
@@ -155,6 +158,3 @@ def test_an_export_reads_as_plain_json_reads_it(bundle, tmp_path, monkeypatch, s
     # Four bad lines, and the cut-short invoice unless the look-back leaves it out.
     assert len(fast_bad) == (5 if since_days is None else 4)
     assert fast_tables["billing_invoice_lines"].num_rows > 50
-    # The simulator writes json.dumps' form: the fast reading takes raw text from lines.
-    written = _lines(bundle / "billing" / "invoices.jsonl")[:50]
-    assert all(export.parse_line(1, line.encode("utf-8")).dumped for line in written)
