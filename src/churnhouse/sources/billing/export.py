@@ -154,7 +154,10 @@ def is_dumped_form(data: bytes, obj: dict) -> bool:
     """
     if _ESCAPED_CHARACTER in data or msgspec.json.format(data, indent=0) != data:
         return False
-    return _encode(obj) == msgspec.json.format(data, indent=-1)
+    try:
+        return _encode(obj) == msgspec.json.format(data, indent=-1)
+    except (TypeError, ValueError, OverflowError):  # what msgspec cannot write: json.dumps
+        return False
 
 
 class DumpedTexts:
