@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--workers", type=int, default=None, help="simulator processes (all)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL comparison")
+    parser.add_argument("--bundle", default=None, help="an existing simulated bundle to use")
     parser.add_argument(
         "--no-history-comparison",
         action="store_true",
@@ -197,9 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bench_started = time.monotonic()
     work = churn_home() / "bench"
-    shutil.rmtree(work, ignore_errors=True)
-
-    bundle = simulate_company(work / "bundle", args.customers, args.months, args.seed, args.workers)
+    if args.bundle:
+        bundle = Path(args.bundle)
+        print(f"bench on the bundle {bundle} (not simulated again)")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        bundle = simulate_company(
+            work / "bundle", args.customers, args.months, args.seed, args.workers
+        )
     baseline_rate = baseline_events_rows_per_second(bundle / "events", work / "baseline.duckdb")
     full, night, warehouse = full_then_night(bundle, work / "duckdb")
     events_rate = full.rows["events"] / full.source_seconds["events"]
