@@ -511,3 +511,25 @@ def test_a_planted_mistake_fails_its_dbt_unit_test(
     with pytest.raises(DbtBuildError) as failure:
         build(str(warehouse), AS_OF, marts_schema="analytics", select=model, unit_tests=True)
     assert [name for name, _ in failure.value.failures] == [unit_test]
+
+
+def test_a_duplicate_call_in_the_latest_load_fails_the_uniqueness_test(built_duckdb, tmp_path):
+    """Uniqueness is checked for the latest load against every row held: a re-delivered
+    call that slipped past the loader stops the build, naming the test."""
+    import shutil
+
+    import duckdb
+
+    from churnhouse.transform import DbtBuildError
+
+    warehouse = tmp_path / "copy.duckdb"
+    shutil.copy(built_duckdb, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "INSERT INTO raw.events SELECT * REPLACE (_loaded_at + INTERVAL 1 DAY AS _loaded_at) "
+            "FROM raw.events ORDER BY message_id LIMIT 1"
+        )
+    with pytest.raises(DbtBuildError) as failure:
+        build(str(warehouse), AS_OF, marts_schema="analytics", select="source:events")
+    names = [name for name, _ in failure.value.failures]
+    assert names == ["source_unique_since_latest_load_events_events_message_id___loaded_at"]
