@@ -90,6 +90,19 @@ def test_nothing_of_a_line_is_lost_and_the_common_line_is_not_stored_twice(tmp_p
     assert json.loads(rows["plain"]["properties"]) == {"feature": "export"}
 
 
+def test_a_null_contract_key_alone_keeps_no_raw_line_and_beside_another_key_does(tmp_path):
+    # Null values are not counted as contract fields found, so these lines take the
+    # exact key check rather than the count.
+    null_only = track("null_only", "2024-09-01T00:00:00Z", anonymous_id=None, traits=None)
+    null_and_new = track("null_and_new", "2024-09-01T00:00:00Z", anonymous_id=None, channel="web")
+    write_partition(tmp_path / "events", "2024-09-01", [null_only, null_and_new])
+    rows, bad = read_events(str(tmp_path / "events"), None, date(2024, 9, 2), RUN)
+    rows = {row["message_id"]: row for row in rows.to_pylist()}
+    assert bad == []
+    assert rows["null_only"]["raw"] is None
+    assert json.loads(rows["null_and_new"]["raw"]) == json.loads(null_and_new)
+
+
 def test_every_bad_line_is_quarantined_with_location_and_reason(events_root):
     _, bad = read_events(str(events_root), None, date(2024, 9, 3), RUN)
     reasons = {row.location: row.reason for row in bad}
