@@ -32,6 +32,7 @@ from pathlib import Path
 
 from churnhouse.config import churn_home
 
+BIG_RUN_CUSTOMERS = 20_000
 NIGHT_STEPS = ("extract", "raw gate", "dbt", "marts gate", "publish")
 
 
@@ -196,6 +197,12 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the second company at half the history (the big run does)",
     )
     args = parser.parse_args(argv)
+    if args.customers > BIG_RUN_CUSTOMERS:
+        args.no_history_comparison = args.no_postgres = True
+        print(
+            f"a big run (over {BIG_RUN_CUSTOMERS:,} customers): its time and memory only; "
+            "the history and PostgreSQL ratios are measured at the default scale"
+        )
     bench_started = time.monotonic()
     work = churn_home() / "bench"
     if args.bundle:
