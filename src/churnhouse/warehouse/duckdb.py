@@ -92,6 +92,9 @@ class DuckDBTransaction(Transaction):
         # Bulk sources parse straight into the warehouse's own connection.
         return batch.fill(self.connection, name)
 
+    def refresh_statistics(self, table: str) -> None:
+        """Nothing to do: DuckDB updates its statistics as it writes."""
+
 
 class DuckDBWarehouse(Warehouse):
     kind = "duckdb"
