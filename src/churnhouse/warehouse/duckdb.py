@@ -43,12 +43,18 @@ if TYPE_CHECKING:
     from churnhouse.contracts import BadRecord, Batch
 
 
+MEMORY_LIMIT_SETTING = "CHURN_DUCKDB_MEMORY_LIMIT"
+# Measured at 5,000 customers x 24 months (6.4M events): the events load peaks at 1.5 GiB
+# RSS with 1GB and 4.3 GiB with 4GB, and takes about 10 % longer (it spills to disk).
+DEFAULT_MEMORY_LIMIT = "1GB"
+
+
 def duckdb_memory_limit() -> str:
-    """`CHURN_DUCKDB_MEMORY_LIMIT` (default 4GB): DuckDB spills beyond it to `<file>.tmp/`.
+    """`CHURN_DUCKDB_MEMORY_LIMIT` (default 1GB): DuckDB spills beyond it to `<file>.tmp/`.
 
     Without a limit DuckDB may take 80% of the machine's memory for one night's load.
     """
-    return os.environ.get("CHURN_DUCKDB_MEMORY_LIMIT", "4GB")
+    return os.environ.get(MEMORY_LIMIT_SETTING) or DEFAULT_MEMORY_LIMIT
 
 
 def open_duckdb(path: Path):
@@ -150,7 +156,11 @@ class DuckDBWarehouse(Warehouse):
             return connection.execute(sql, params or []).df()
 
     def dbt_settings(self) -> dict[str, str]:
-        return {"CHURN_DBT_TARGET": "duckdb", "CHURN_DBT_DUCKDB_PATH": str(self.path)}
+        return {
+            "CHURN_DBT_TARGET": "duckdb",
+            "CHURN_DBT_DUCKDB_PATH": str(self.path),
+            MEMORY_LIMIT_SETTING: duckdb_memory_limit(),
+        }
 
     def release_after_dbt(self) -> None:
         """Close the database dbt-duckdb keeps open for the life of the process.
