@@ -44,9 +44,9 @@ if TYPE_CHECKING:
 
 
 MEMORY_LIMIT_SETTING = "CHURN_DUCKDB_MEMORY_LIMIT"
-# Measured at 10,000 customers x 24 months (12.4M events): the events load alone peaks at
-# 1.8 GiB RSS with 1.5GB (4.3 GiB with 4GB already at half that size); with 1GB it fails
-# for want of memory (the events parse holds more than it can spill).
+# Measured at 10,000 customers x 24 months (12.4M events): with 1.5GB the bench process
+# peaks at 1.95 GiB RSS (events load 1.89, dbt build 1.94); with 4GB it took 4.4 GiB;
+# with 1GB the events load fails for want of memory (it holds more than it can spill).
 DEFAULT_MEMORY_LIMIT = "1.5GB"
 
 
