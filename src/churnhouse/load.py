@@ -184,6 +184,8 @@ def _load_once(
             bad.extend(tx.stage_batch(staged, batch))
             rows_loaded += tx.fetchone(f"SELECT count(*) FROM {staged}")[0]
             merge_staged(tx, batch.table, staged)
+            for table in (batch.table, *batch.table.children):
+                tx.refresh_statistics(table.qualified_name)
         quarantined = dedupe_quarantine(quarantine_rows(bad, source, run))
         if quarantined.num_rows:
             tx.stage_arrow("_stage_quarantine", QUARANTINE.column_ddl(), quarantined)

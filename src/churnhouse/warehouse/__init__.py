@@ -76,6 +76,10 @@ class Transaction(ABC):
     def stage_batch(self, name: str, batch: Batch) -> list[BadRecord]:
         """Stage one extractor batch as temp table `name`; return the bad records it found."""
 
+    @abstractmethod
+    def refresh_statistics(self, table: str) -> None:
+        """Bring the planner's statistics of `table` up to date after a bulk write."""
+
 
 class Warehouse(ABC):
     """A configured warehouse; `transaction()` opens it for one unit of work."""
