@@ -157,19 +157,14 @@ def truth_matches(warehouse, bundle: Path) -> bool:
     return all(comparison.equal for comparison in comparisons)
 
 
-def postgres_ratios(bundle: Path, full: NightTimes, dbt_seconds: float) -> list[str]:
-    """`postgres / duckdb ...` lines, or why they are missing."""
+def postgres_ratios(bundle: Path, full: NightTimes) -> list[str]:
+    """The same company into PostgreSQL (ingest, full dbt build) against DuckDB's full build:
+    `postgres / duckdb ...` lines, or one line saying why they are missing."""
     from churnhouse.devkit.bench_postgres import bench_postgres
     from churnhouse.devkit.simulator import bundle_as_of
 
     result = bench_postgres(bundle, bundle_as_of(bundle))
-    if result is None:
-        return ["postgres / duckdb: skipped (no PostgreSQL; CHURN_BENCH_POSTGRES_URL)"]
-    return [
-        f"postgres / duckdb ingest = {result.ingest_seconds / full.seconds['extract']:.2f}"
-        " (target ≤ 3)",
-        f"postgres / duckdb dbt = {result.dbt_seconds / dbt_seconds:.2f} (target ≤ 3)",
-    ]
+    return result.lines(full.seconds["extract"], full.seconds["dbt"])
 
 
 def history_line(args: argparse.Namespace, night: NightTimes, work: Path) -> str:
@@ -225,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_history_comparison:
         lines.append(history_line(args, night, work))
     if not args.no_postgres:
-        lines += postgres_ratios(bundle, full, full.seconds["dbt"])
+        lines += postgres_ratios(bundle, full)
     lines.append(f"peak RSS {peak_rss_mib():.0f} MiB (target ≤ 2048)")
     print(f"bench: {time.monotonic() - bench_started:.0f}s in all")
     print("\n".join(lines))
