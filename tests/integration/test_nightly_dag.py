@@ -195,7 +195,7 @@ def test_the_simulated_company_quarantines_the_injected_mess_and_publishes_the_t
     ]
     # 5 table suites, the events volume, each of the 5 sources' quarantined share
     assert re.search(r"validate_raw +\d+\.\ds  11 suites, \d+ checks, all passed", progress)
-    assert re.search(r"build_marts .*build: .*\d+ models, \d+ tests", progress)
+    assert re.search(r"build_marts .*build: .*\d+ models, \d+ seeds, .*\d+ tests", progress)
     dashboard = tmp_path / "home" / "dashboard" / "index.html"
     assert f"dashboard written: {dashboard}" in progress and dashboard.exists()
     assert quarantine_counts(warehouse) == truth_bad_input(simulated)
