@@ -23,7 +23,11 @@
 -- earliest of them on are recomputed, starting from the user's latest group call before
 -- it; earlier calls keep their workspace. The result equals a full refresh on the same
 -- inputs (tests/dbt/test_transform_runs.py).
-with events as (
+--
+-- `not materialized`: each use reads only the rows it needs (tonight's loads, the users
+-- they touch); materialised once, every call held would be copied each night (16 s at
+-- 10,000 customers x 24 months, against 1 s).
+with events as not materialized (
     select
         message_id,
         event_type,
