@@ -44,6 +44,7 @@ class NightTimes:
     seconds: dict[str, float] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     source_seconds: dict[str, float] = field(default_factory=dict)
+    peak_mib: dict[str, float] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -51,7 +52,8 @@ class NightTimes:
 
     def describe(self) -> str:
         steps = ", ".join(f"{step} {self.seconds[step]:.1f}s" for step in NIGHT_STEPS)
-        return f"{self.label}: {steps} = {self.total:.1f}s"
+        peaks = ", ".join(f"{step} {self.peak_mib[step]:.0f}" for step in NIGHT_STEPS)
+        return f"{self.label}: {steps} = {self.total:.1f}s (peak RSS MiB after {peaks})"
 
 
 def peak_rss_mib() -> float:
@@ -77,6 +79,7 @@ def run_night(warehouse, sources, run, *, label: str, full_refresh: bool = False
         times.rows[source] = result.rows_loaded
         times.source_seconds[source] = time.monotonic() - source_started
     times.seconds["extract"] = time.monotonic() - started
+    times.peak_mib["extract"] = peak_rss_mib()
     for step, action in (
         ("raw gate", lambda: run_raw_gate(warehouse, source_names(), run)),
         ("dbt", lambda: build(warehouse.url, run.interval_end, full_refresh=full_refresh)),
@@ -86,6 +89,7 @@ def run_night(warehouse, sources, run, *, label: str, full_refresh: bool = False
         started = time.monotonic()
         action()
         times.seconds[step] = time.monotonic() - started
+        times.peak_mib[step] = peak_rss_mib()
     print(times.describe(), flush=True)
     return times
 
