@@ -3,7 +3,7 @@
 A batch is the rows of a query: a DataFrame read out of the warehouse when GE
 cannot validate the engine in SQL (DuckDB), GE's SQL data source otherwise.
 
-A DataFrame never holds more than `CHURN_GATE_CHUNK_ROWS` rows (default 1,000,000):
+A DataFrame never holds more than `CHURN_GATE_CHUNK_ROWS` rows (default 500,000):
 a bigger batch (a first load, a backfill) is validated in parts split by a hash of
 the column that must be unique (of every column read when none must), so that all
 copies of a value meet in one part and uniqueness holds across the whole batch;
@@ -68,7 +68,11 @@ class Validator:
         """Validate a pandas DataFrame."""
         source = self.context.data_sources.add_or_update_pandas(f"{name}_source")
         definition = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
-        return self._run(name, table, expectations, definition, {"dataframe": frame})
+        try:
+            return self._run(name, table, expectations, definition, {"dataframe": frame})
+        finally:
+            # The context would otherwise keep every validated DataFrame alive to the end.
+            self.context.data_sources.delete(f"{name}_source")
 
     def query(
         self,
@@ -101,15 +105,24 @@ class Validator:
             return self.frame(name, warehouse.read_frame(sql, params), expectations, table)
         key = ", ".join(_unique_columns(expectations) or columns_checked(expectations))
         outcomes = []
-        for part in range(parts):
-            frame = warehouse.read_frame(
-                f"SELECT * FROM ({sql}) AS batch WHERE hash({key}) % {parts} = {part}", params
+        with warehouse.connection() as con:
+            # One scan sorts the batch into its parts; each part is then read by itself.
+            # DuckDB keeps a small share of memory meanwhile: the parts live in pandas.
+            con.execute(f"SET memory_limit = '{PARTS_DUCKDB_MEMORY}'")
+            con.execute(
+                f"CREATE TEMP TABLE gate_parts AS SELECT *, hash({key}) % {parts} AS gate_part "
+                f"FROM ({sql}) AS batch ORDER BY gate_part",
+                params,
             )
-            label = f"{name}_part_{part + 1}_of_{parts}"
-            # An expectation belongs to one suite: each part gets copies.
-            copies = [copy.copy(expectation) for expectation in expectations]
-            outcomes.append(self.frame(label, frame, copies, table))
-            del frame
+            for part in range(parts):
+                frame = con.execute(
+                    "SELECT * EXCLUDE (gate_part) FROM gate_parts WHERE gate_part = ?", [part]
+                ).df()
+                label = f"{name}_part_{part + 1}_of_{parts}"
+                # An expectation belongs to one suite: each part gets copies.
+                copies = [copy.copy(expectation) for expectation in expectations]
+                outcomes.append(self.frame(label, frame, copies, table))
+                del frame
         return merged(name, outcomes)
 
     def _run(self, name, table, expectations, definition, batch_parameters) -> Outcome:
@@ -139,9 +152,12 @@ class Validator:
         return outcome
 
 
+PARTS_DUCKDB_MEMORY = "512MB"
+
+
 def chunk_rows() -> int:
     """`CHURN_GATE_CHUNK_ROWS`: the most rows validated in one DataFrame."""
-    return max(1, int(os.environ.get("CHURN_GATE_CHUNK_ROWS", "1000000")))
+    return max(1, int(os.environ.get("CHURN_GATE_CHUNK_ROWS", "500000")))
 
 
 def _unique_columns(expectations: list) -> list[str]:
