@@ -80,6 +80,21 @@ BAD_INVOICE_LINES = {
 }
 
 
+def published_checksums(warehouse) -> dict[str, str]:
+    """sha256 of each published table's rows (schema analytics), in a stable order."""
+    import hashlib
+
+    _, tables = warehouse.read_published(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'analytics'"
+    )
+    sums = {}
+    for (table,) in tables:
+        _, rows = warehouse.read_published(f"SELECT * FROM analytics.{table}")
+        text = "\n".join(sorted(repr(row) for row in rows))
+        sums[table] = hashlib.sha256(text.encode()).hexdigest()
+    return sums
+
+
 def _example(name: str) -> dict:
     return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
 

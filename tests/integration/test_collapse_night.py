@@ -10,13 +10,13 @@ DuckDB and on PostgreSQL.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from factories import published_checksums
 
 from churnhouse.config import sources_for_bundle
 from churnhouse.contracts import RunWindow
@@ -42,18 +42,6 @@ def night(warehouse, bundle: Path, run: RunWindow) -> None:
     build(warehouse.url, run.interval_end)
     run_marts_gate(warehouse, run)
     publish(warehouse, run.run_id, run.interval_end)
-
-
-def published_checksums(warehouse) -> dict[str, str]:
-    _, tables = warehouse.read_published(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'analytics'"
-    )
-    sums = {}
-    for (table,) in tables:
-        _, rows = warehouse.read_published(f"SELECT * FROM analytics.{table}")
-        text = "\n".join(sorted(repr(row) for row in rows))
-        sums[table] = hashlib.sha256(text.encode()).hexdigest()
-    return sums
 
 
 def lose_recurring_prices(billing: Path) -> int:

@@ -10,11 +10,11 @@ incremental SQL runs differently on each: delete+insert on both, different engin
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from factories import published_checksums
 
 from churnhouse.config import sources_for_bundle
 from churnhouse.contracts import RunWindow
@@ -25,19 +25,6 @@ from churnhouse.warehouse import open_warehouse
 pytestmark = pytest.mark.slow
 
 DAY = timedelta(days=1)
-
-
-def published_checksums(warehouse) -> dict[str, str]:
-    """sha256 of each published table's rows, in a stable order."""
-    _, tables = warehouse.read_published(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'analytics'"
-    )
-    sums = {}
-    for (table,) in tables:
-        _, rows = warehouse.read_published(f"SELECT * FROM analytics.{table}")
-        text = "\n".join(sorted(repr(row) for row in rows))
-        sums[table] = hashlib.sha256(text.encode()).hexdigest()
-    return sums
 
 
 def window(name: str, end, days_before_end: int) -> RunWindow:

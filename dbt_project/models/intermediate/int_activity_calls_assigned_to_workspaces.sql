@@ -76,29 +76,35 @@ calls as (
     where event_type <> 'group'
 ),
 
-group_calls as (
-    select events.*
+user_group_calls as (
+    select
+        events.user_key,
+        events.event_at,
+        events.message_id,
+        events.workspace_id,
+        events.loaded_at,
+        recomputed_users.from_at
     from events
-    inner join recomputed_users
-        on recomputed_users.user_key = events.user_key
-       and events.event_at >= recomputed_users.from_at
+    inner join recomputed_users on recomputed_users.user_key = events.user_key
     where events.event_type = 'group' and events.workspace_id is not null
+),
+
+group_calls as (
+    select user_key, event_at, message_id, workspace_id, loaded_at
+    from user_group_calls
+    where event_at >= from_at
 
     union all
 
-    select message_id, event_type, event_name, user_id, anonymous_id, user_key,
-           workspace_id, event_at, event_date, loaded_at
+    select user_key, event_at, message_id, workspace_id, loaded_at
     from (
         select
-            events.*,
+            *,
             row_number() over (
-                partition by events.user_key order by events.event_at desc, events.message_id desc
+                partition by user_key order by event_at desc, message_id desc
             ) as latest_first
-        from events
-        inner join recomputed_users
-            on recomputed_users.user_key = events.user_key
-           and events.event_at < recomputed_users.from_at
-        where events.event_type = 'group' and events.workspace_id is not null
+        from user_group_calls
+        where event_at < from_at
     ) as earlier
     where latest_first = 1
 ),
