@@ -46,3 +46,48 @@ def test_parts_give_the_verdict_and_counts_of_one_piece(batch, monkeypatch):
         "expect_column_values_to_be_unique": 4,  # m3 and m11, twice each
         "expect_column_values_to_not_be_null": 6,  # i = 0, 7, ..., 35
     }
+
+
+def test_timestamps_out_of_range_are_found_whatever_their_precision(tmp_path, monkeypatch):
+    """DuckDB hands timestamps over in microseconds; the gate turns them into nanoseconds
+    for GE's vectorised check, except a column holding a value nanoseconds cannot (9999)."""
+    from datetime import datetime
+
+    from churnhouse.gates.data_docs import data_docs_dir
+
+    monkeypatch.setenv("CHURN_HOME", str(tmp_path / "home"))
+    warehouse = open_warehouse(str(tmp_path / "warehouse.duckdb"))
+    with warehouse.transaction() as tx:
+        tx.execute("CREATE TABLE calls (seen TIMESTAMP, seen_tz TIMESTAMPTZ, far TIMESTAMP)")
+        tx.execute(
+            "INSERT INTO calls SELECT TIMESTAMP '2025-01-01' + to_hours(i), "
+            "TIMESTAMPTZ '2025-01-01 00:00:00+00' + to_hours(i), TIMESTAMP '2025-01-01' "
+            "FROM range(30) AS r(i)"
+        )
+        tx.execute(
+            "INSERT INTO calls VALUES ('1990-05-01', '1990-05-01 00:00:00+00', '9999-12-31'), "
+            "('2031-01-01', '2031-01-01 00:00:00+00', '2025-01-01')"
+        )
+
+    def validate(chunk_rows: int):
+        monkeypatch.setenv("CHURN_GATE_CHUNK_ROWS", str(chunk_rows))
+        validator = Validator("times-test")
+        between = validator.gx.expectations.ExpectColumnValuesToBeBetween
+        window = {"min_value": datetime(2000, 1, 1), "max_value": datetime(2030, 1, 1)}
+        expectations = [between(column=c, **window) for c in ("seen", "far")]
+        expectations.append(
+            between(
+                column="seen_tz",
+                min_value=datetime.fromisoformat("2000-01-01T00:00:00+00:00"),
+                max_value=datetime.fromisoformat("2030-01-01T00:00:00+00:00"),
+            )
+        )
+        return validator.query(
+            warehouse, "times", "SELECT seen, seen_tz, far FROM calls", [], expectations, "calls"
+        )
+
+    for outcome in (validate(1_000), validate(8)):
+        counts = {f.column: f.unexpected_count for f in outcome.failures}
+        assert counts == {"seen": 2, "seen_tz": 2, "far": 1}
+    pages = list((data_docs_dir() / "validations").rglob("*.html"))
+    assert any("times_part_4_of_4" in str(page) for page in pages), pages
