@@ -50,6 +50,13 @@ class NightTimes:
     source_seconds: dict[str, float] = field(default_factory=dict)
     peak_mib: dict[str, float] = field(default_factory=dict)
 
+    def by_source(self) -> str:
+        return ", ".join(
+            f"{source} {rows:,} rows in {self.source_seconds[source]:.1f}s "
+            f"({rows / max(self.source_seconds[source], 1e-9):,.0f}/s)"
+            for source, rows in self.rows.items()
+        )
+
     @property
     def total(self) -> float:
         return sum(self.seconds.values())
@@ -84,6 +91,7 @@ def run_night(warehouse, sources, run, *, label: str, full_refresh: bool = False
         times.source_seconds[source] = time.monotonic() - source_started
     times.seconds["extract"] = time.monotonic() - started
     times.peak_mib["extract"] = peak_rss_mib()
+    print(f"{label}: extract by source: {times.by_source()}", flush=True)
     for step, action in (
         ("raw gate", lambda: run_raw_gate(warehouse, source_names(), run)),
         ("dbt", lambda: build(warehouse.url, run.interval_end, full_refresh=full_refresh)),
