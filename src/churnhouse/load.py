@@ -109,9 +109,14 @@ def merge_staged(tx: Transaction, table: RawTable, staged: str) -> None:
     target_pick = ", ".join(f"t.{column}" for column in table.pick)
     order = "<" if table.merge == "keep_lowest" else ">"
     better = f"({staged_pick}) {order} ({target_pick})"
+    # Keys first, then the delete: as `DELETE ... WHERE EXISTS` DuckDB read the pick
+    # columns of every row of the table (1.4 s of a 2.3 s events night at 2.5M rows);
+    # joined from the night's few rows it reads only the key column (0.3 s).
+    keys = ", ".join(table.key)
+    target_keys = ", ".join(f"t.{column}" for column in table.key)
     tx.execute(
-        f"DELETE FROM {target} AS t WHERE EXISTS "
-        f"(SELECT 1 FROM {staged} AS s WHERE {match} AND {better})"
+        f"DELETE FROM {target} WHERE ({keys}) IN (SELECT {target_keys} FROM {staged} AS s "
+        f"JOIN {target} AS t ON {match} WHERE {better})"
     )
     tx.execute(
         f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {staged} AS s "
