@@ -49,7 +49,6 @@ class Outcome:
     success: bool
     evaluated: int
     failures: list[Failure] = field(default_factory=list)
-    results: list = field(default_factory=list)  # GE's identifiers of the stored results
 
 
 class Validator:
@@ -60,20 +59,23 @@ class Validator:
         self.run_name = run_name
         self.started = now()
         self.gx, self.context = gx_context()
+        self.results: list = []  # GE's identifiers of the validation results stored
 
     def finish(self) -> None:
-        """Point the Data Docs pages this gate wrote at the vendored assets (offline)."""
+        """Build the Data Docs pages of this gate's validations, once, and point them at
+        the vendored assets (offline). One build per gate, not per suite: each build
+        re-renders the site index over every night's results."""
+        if self.results:
+            self.context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=self.results)
         make_offline(data_docs_dir(), since=self.started)
 
-    def frame(
-        self, name: str, frame, expectations: list, table: str, *, docs: bool = True
-    ) -> Outcome:
-        """Validate a pandas DataFrame (`docs=False`: its Data Docs page is built later)."""
+    def frame(self, name: str, frame, expectations: list, table: str) -> Outcome:
+        """Validate a pandas DataFrame."""
         source = self.context.data_sources.add_or_update_pandas(f"{name}_source")
         definition = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
         try:
             return self._run(
-                name, table, expectations, definition, {"dataframe": nanosecond_times(frame)}, docs
+                name, table, expectations, definition, {"dataframe": nanosecond_times(frame)}
             )
         finally:
             # The context would otherwise keep every validated DataFrame alive to the end.
@@ -126,18 +128,11 @@ class Validator:
                 label = f"{name}_part_{part + 1}_of_{parts}"
                 # An expectation belongs to one suite: each part gets copies.
                 copies = [copy.copy(expectation) for expectation in expectations]
-                outcomes.append(self.frame(label, frame, copies, table, docs=False))
+                outcomes.append(self.frame(label, frame, copies, table))
                 del frame
-        # One Data Docs build for all parts: a build per part re-renders the site index.
-        self.context.build_data_docs(
-            site_names=[SITE_NAME],
-            resource_identifiers=[ident for outcome in outcomes for ident in outcome.results],
-        )
         return merged(name, outcomes)
 
-    def _run(
-        self, name, table, expectations, definition, batch_parameters, docs: bool = True
-    ) -> Outcome:
+    def _run(self, name, table, expectations, definition, batch_parameters) -> Outcome:
         from great_expectations.core.run_identifier import RunIdentifier
 
         gx = self.gx
@@ -150,16 +145,15 @@ class Validator:
                 name=name,
                 validation_definitions=[validation],
                 result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
-                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[SITE_NAME])]
-                if docs
-                else [],
+                actions=[],  # Data Docs are built once per gate (finish)
             )
         )
         result = checkpoint.run(
             batch_parameters=batch_parameters,
             run_id=RunIdentifier(run_name=self.run_name),
         )
-        outcome = Outcome(name, table, result.success, 0, results=list(result.run_results))
+        self.results.extend(result.run_results)
+        outcome = Outcome(name, table, result.success, 0)
         for run in result.run_results.values():
             outcome.evaluated += len(run.results)
             outcome.failures.extend(_failure(item) for item in run.results if not item.success)
