@@ -2,7 +2,8 @@
 
 - Every validation is kept: the context's validation results live on disk
   (`<CHURN_HOME>/gx/validation_results`), so each gate's site index lists the raw
-  and marts validations of every night, not only those of the task that built it.
+  and marts validations of every night (the newest 2,000: `index_limit`), not only
+  those of the task that built it.
   The rest of the context (suites, data sources, checkpoints) stays in memory:
   no connection string is ever written to a file.
 - Every validation is named by the Airflow run id (`run_name`).
@@ -68,6 +69,13 @@ def data_docs_dir() -> Path:
     return churn_home() / "data_docs"
 
 
+def index_limit() -> int:
+    """`CHURN_DATA_DOCS_INDEX_LIMIT` (default 2000): the newest validations the site index
+    lists. GE reads every listed result to build the index, once per gate: unbounded, a
+    night's gates would slow down as the nights pile up. Older pages stay on disk."""
+    return max(1, int(os.environ.get("CHURN_DATA_DOCS_INDEX_LIMIT", "2000")))
+
+
 def results_dir() -> Path:
     """Every validation result of every night, as GE's JSON (the site is built from them)."""
     return churn_home() / "gx" / "validation_results"
@@ -102,7 +110,10 @@ def gx_context():
                 "class_name": "TupleFilesystemStoreBackend",
                 "base_directory": str(data_docs_dir()),
             },
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "site_index_builder": {
+                "class_name": "DefaultSiteIndexBuilder",
+                "validation_results_limit": index_limit(),
+            },
         }
     }
     data_docs_dir().mkdir(parents=True, exist_ok=True)
