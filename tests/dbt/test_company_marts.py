@@ -513,9 +513,18 @@ def test_a_planted_mistake_fails_its_dbt_unit_test(
     assert [name for name, _ in failure.value.failures] == [unit_test]
 
 
-def test_a_duplicate_call_in_the_latest_load_fails_the_uniqueness_test(built_duckdb, tmp_path):
+@pytest.mark.parametrize(
+    "later",
+    ["1 DAY", "0 DAYS"],
+    ids=["a night's load against history", "a first load checked whole"],
+)
+def test_a_duplicate_call_in_the_latest_load_fails_the_uniqueness_test(
+    built_duckdb, tmp_path, later
+):
     """Uniqueness is checked for the latest load against every row held: a re-delivered
-    call that slipped past the loader stops the build, naming the test."""
+    call that slipped past the loader stops the build, naming the test. When the latest
+    load is most of the table (here: the copy joins the company's one load) the test
+    groups the whole table instead."""
     import shutil
 
     import duckdb
@@ -526,8 +535,9 @@ def test_a_duplicate_call_in_the_latest_load_fails_the_uniqueness_test(built_duc
     shutil.copy(built_duckdb, warehouse)
     with duckdb.connect(str(warehouse)) as con:
         con.execute(
-            "INSERT INTO raw.events SELECT * REPLACE (_loaded_at + INTERVAL 1 DAY AS _loaded_at) "
-            "FROM raw.events ORDER BY message_id LIMIT 1"
+            "INSERT INTO raw.events SELECT * REPLACE (_loaded_at + CAST(? AS INTERVAL) AS _loaded_at) "
+            "FROM raw.events ORDER BY message_id LIMIT 1",
+            [later],
         )
     with pytest.raises(DbtBuildError) as failure:
         build(str(warehouse), AS_OF, marts_schema="analytics", select="source:events")
