@@ -118,6 +118,87 @@ def _import_libraries() -> None:
     import churnhouse.transform  # noqa: F401
 
 
+def night_in_step_processes(
+    peaks: Peaks, part: str, bundle: Path, folder: Path, run, *, full_refresh: bool = False
+) -> NightTimes:
+    """The nightly path with each step in its own process, as the DAG runs it (one task
+    process per step), on the warehouse in `folder`; `part` names them in the peaks."""
+    times = NightTimes(part)
+    for step in NIGHT_STEPS:
+        seconds, rows, source_seconds = peaks.run(
+            part, one_step, step, bundle, folder, run, full_refresh, announce=False
+        )
+        times.seconds[step] = seconds
+        times.rows.update(rows)
+        times.source_seconds.update(source_seconds)
+        times.peak_mib[step] = peaks.parts[part]
+        if step == "extract":
+            print(f"{part}: extract by source: {times.by_source()}", flush=True)
+    print(times.describe(), flush=True)
+    return times
+
+
+def one_step(step: str, bundle: Path, folder: Path, run, full_refresh: bool):
+    """One step of the nightly path, timed: (seconds, rows by source, seconds by source)."""
+    from churnhouse.config import sources_for_bundle
+    from churnhouse.gates import run_marts_gate, run_raw_gate
+    from churnhouse.ingest import ingest
+    from churnhouse.publish import publish
+    from churnhouse.sources import source_names
+    from churnhouse.transform import build
+    from churnhouse.warehouse import open_warehouse
+
+    _import_libraries()
+    warehouse = open_warehouse(str(folder / "warehouse.duckdb"))
+    sources = sources_for_bundle(bundle)
+    rows, source_seconds = {}, {}
+    started = time.monotonic()
+    if step == "extract":
+        for source in source_names():
+            source_started = time.monotonic()
+            rows[source] = ingest(source, run, sources, warehouse).rows_loaded
+            source_seconds[source] = time.monotonic() - source_started
+    elif step == "raw gate":
+        run_raw_gate(warehouse, source_names(), run)
+    elif step == "dbt":
+        build(warehouse.url, run.interval_end, full_refresh=full_refresh)
+    elif step == "marts gate":
+        run_marts_gate(warehouse, run)
+    else:
+        publish(warehouse, run.run_id, run.interval_end)
+    return time.monotonic() - started, rows, source_seconds
+
+
+def full_build_in_steps(peaks: Peaks, part: str, bundle: Path, folder: Path) -> NightTimes:
+    """From empty up to the day before the bundle's last (a full build), then a copy of
+    the warehouse folder as it stands, so each measured night starts from the same state."""
+    from churnhouse.contracts import RunWindow
+    from churnhouse.devkit.simulator import bundle_as_of
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    end = bundle_as_of(bundle)
+    day = timedelta(days=1)
+    before = RunWindow("bench-full", end - 2 * day, end - day)
+    full = night_in_step_processes(peaks, part, bundle, folder, before, full_refresh=True)
+    _replace_folder(folder, _after_full(folder))
+    return full
+
+
+def night_in_steps(peaks: Peaks, part: str, bundle: Path, folder: Path) -> NightTimes:
+    """The bundle's last day as an ordinary night, on the warehouse as the full build left
+    it (restored first: every measured night does the same work)."""
+    from churnhouse.contracts import RunWindow
+    from churnhouse.devkit.simulator import bundle_as_of
+
+    _replace_folder(_after_full(folder), folder)
+    end = bundle_as_of(bundle)
+    tonight = RunWindow("bench-night", end - timedelta(days=1), end)
+    return night_in_step_processes(peaks, part, bundle, folder, tonight)
+
+
+# The same full build and night in one process (kept while a bench started before the
+# per-step processes may still call them; make bench no longer does).
 def build_from_empty(bundle: Path, folder: Path) -> NightTimes:
     """From empty up to the day before the bundle's last (a full build), then a copy of
     the warehouse folder as it stands, so each measured night starts from the same state."""
@@ -268,10 +349,12 @@ class Peaks:
     def __init__(self) -> None:
         self.parts: dict[str, float] = {}
 
-    def run(self, label: str, function, *args):
+    def run(self, label: str, function, *args, announce: bool = True):
+        """`function(*args)` in a fresh process; a label's peak is the largest of its runs."""
         result, peak = in_fresh_process(function, *args)
-        self.parts[label] = peak
-        print(f"{label}: peak RSS {peak:.0f} MiB", flush=True)
+        self.parts[label] = max(peak, self.parts.get(label, 0.0))
+        if announce:
+            print(f"{label}: peak RSS {peak:.0f} MiB", flush=True)
         return result
 
     @property
@@ -334,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
             work / "baseline.duckdb",
         )
     companies = {args.months: (bundle, work / "duckdb")}
-    full = peaks.run("company: full build", build_from_empty, bundle, work / "duckdb")
+    full = full_build_in_steps(peaks, "company: full build", bundle, work / "duckdb")
     if not args.no_history_comparison:
         months = args.months // 2
         half = peaks.run(
@@ -347,14 +430,14 @@ def main(argv: list[str] | None = None) -> int:
             args.workers,
         )
         companies[months] = (half, work / f"duckdb-{months}")
-        peaks.run("half history: full build", build_from_empty, *companies[months])
+        full_build_in_steps(peaks, "half history: full build", *companies[months])
     # The nights of both companies take turns, each from the state its full build left:
     # whatever else this shared machine runs disturbs both alike; the quicker of each is kept.
     nights: dict[int, list[NightTimes]] = {months: [] for months in companies}
     for round_ in range(1 if big else NIGHT_ROUNDS):
         for history, (company, folder) in companies.items():
             label = f"night {round_ + 1} at {history} months"
-            nights[history].append(peaks.run(label, night_after_full, company, folder, label))
+            nights[history].append(night_in_steps(peaks, label, company, folder))
     night = min(nights[args.months], key=lambda times: times.total)
     equal = peaks.run("truth check", published_equals_truth, bundle, work / "duckdb")
     events_rate = full.rows["events"] / full.source_seconds["events"]
