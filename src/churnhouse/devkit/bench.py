@@ -1,7 +1,7 @@
 """`make bench`: simulate a bigger company, run it the way nights run it, print the ratios.
 
-Ratios are against baselines measured in the same process on the same files,
-so they hold across machines (this one is shared and noisy):
+Ratios are against baselines measured on the same machine and files, so they hold
+across machines (this one is shared and noisy):
 
 - the events load against DuckDB reading the same partitions straight into a
   table (the practical limit here);
@@ -10,8 +10,9 @@ so they hold across machines (this one is shared and noisy):
 - that night at 24 months of history against the same night at 12 months (a
   second, 12-month company);
 - PostgreSQL against DuckDB for the ingest and the full dbt build (same files);
-- the peak resident memory of this process and its children (the simulator's
-  workers).
+- the peak resident memory: this thin process plus the largest of its parts, each
+  run in a fresh process (the simulation, the baseline, every step of every night
+  as the DAG's tasks run them, the truth check, the PostgreSQL load).
 
 The marts published by the night are checked against the simulator's truth.
 The last lines are the ones a script reads, one per ratio. Defaults are the
@@ -195,50 +196,6 @@ def night_in_steps(peaks: Peaks, part: str, bundle: Path, folder: Path) -> Night
     end = bundle_as_of(bundle)
     tonight = RunWindow("bench-night", end - timedelta(days=1), end)
     return night_in_step_processes(peaks, part, bundle, folder, tonight)
-
-
-# The same full build and night in one process (kept while a bench started before the
-# per-step processes may still call them; make bench no longer does).
-def build_from_empty(bundle: Path, folder: Path) -> NightTimes:
-    """From empty up to the day before the bundle's last (a full build), then a copy of
-    the warehouse folder as it stands, so each measured night starts from the same state."""
-    from churnhouse.config import sources_for_bundle
-    from churnhouse.contracts import RunWindow
-    from churnhouse.devkit.simulator import bundle_as_of
-    from churnhouse.warehouse import open_warehouse
-
-    _import_libraries()
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    warehouse = open_warehouse(str(folder / "warehouse.duckdb"))
-    end = bundle_as_of(bundle)
-    day = timedelta(days=1)
-    before = RunWindow("bench-full", end - 2 * day, end - day)
-    full = run_night(
-        warehouse,
-        sources_for_bundle(bundle),
-        before,
-        label="full build from empty",
-        full_refresh=True,
-    )
-    _replace_folder(folder, _after_full(folder))
-    return full
-
-
-def night_after_full(bundle: Path, folder: Path, label: str) -> NightTimes:
-    """The bundle's last day as an ordinary night, on the warehouse as the full build left
-    it (restored first: every measured night does the same work)."""
-    from churnhouse.config import sources_for_bundle
-    from churnhouse.contracts import RunWindow
-    from churnhouse.devkit.simulator import bundle_as_of
-    from churnhouse.warehouse import open_warehouse
-
-    _import_libraries()
-    _replace_folder(_after_full(folder), folder)
-    warehouse = open_warehouse(str(folder / "warehouse.duckdb"))
-    end = bundle_as_of(bundle)
-    tonight = RunWindow("bench-night", end - timedelta(days=1), end)
-    return run_night(warehouse, sources_for_bundle(bundle), tonight, label=label)
 
 
 def published_equals_truth(bundle: Path, folder: Path) -> bool:
