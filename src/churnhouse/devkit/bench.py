@@ -78,34 +78,43 @@ def peak_rss_mib() -> float:
 
 def run_night(warehouse, sources, run, *, label: str, full_refresh: bool = False) -> NightTimes:
     """The nightly DAG's steps in order, in this process, timed (no Airflow around them)."""
+    times = NightTimes(label)
+    for step in NIGHT_STEPS:
+        started = time.monotonic()
+        rows, source_seconds = run_step(step, warehouse, sources, run, full_refresh)
+        times.seconds[step] = time.monotonic() - started
+        times.rows.update(rows)
+        times.source_seconds.update(source_seconds)
+        times.peak_mib[step] = peak_rss_mib()
+        if step == "extract":
+            print(f"{label}: extract by source: {times.by_source()}", flush=True)
+    print(times.describe(), flush=True)
+    return times
+
+
+def run_step(step: str, warehouse, sources, run, full_refresh: bool) -> tuple[dict, dict]:
+    """One step of the nightly path; the extract returns rows and seconds by source."""
     from churnhouse.gates import run_marts_gate, run_raw_gate
     from churnhouse.ingest import ingest
     from churnhouse.publish import publish
     from churnhouse.sources import source_names
     from churnhouse.transform import build
 
-    times = NightTimes(label)
-    started = time.monotonic()
-    for source in source_names():
-        source_started = time.monotonic()
-        result = ingest(source, run, sources, warehouse)
-        times.rows[source] = result.rows_loaded
-        times.source_seconds[source] = time.monotonic() - source_started
-    times.seconds["extract"] = time.monotonic() - started
-    times.peak_mib["extract"] = peak_rss_mib()
-    print(f"{label}: extract by source: {times.by_source()}", flush=True)
-    for step, action in (
-        ("raw gate", lambda: run_raw_gate(warehouse, source_names(), run)),
-        ("dbt", lambda: build(warehouse.url, run.interval_end, full_refresh=full_refresh)),
-        ("marts gate", lambda: run_marts_gate(warehouse, run)),
-        ("publish", lambda: publish(warehouse, run.run_id, run.interval_end)),
-    ):
-        started = time.monotonic()
-        action()
-        times.seconds[step] = time.monotonic() - started
-        times.peak_mib[step] = peak_rss_mib()
-    print(times.describe(), flush=True)
-    return times
+    rows, source_seconds = {}, {}
+    if step == "extract":
+        for source in source_names():
+            started = time.monotonic()
+            rows[source] = ingest(source, run, sources, warehouse).rows_loaded
+            source_seconds[source] = time.monotonic() - started
+    elif step == "raw gate":
+        run_raw_gate(warehouse, source_names(), run)
+    elif step == "dbt":
+        build(warehouse.url, run.interval_end, full_refresh=full_refresh)
+    elif step == "marts gate":
+        run_marts_gate(warehouse, run)
+    else:
+        publish(warehouse, run.run_id, run.interval_end)
+    return rows, source_seconds
 
 
 def _import_libraries() -> None:
@@ -140,33 +149,16 @@ def night_in_step_processes(
 
 
 def one_step(step: str, bundle: Path, folder: Path, run, full_refresh: bool):
-    """One step of the nightly path, timed: (seconds, rows by source, seconds by source)."""
+    """One step of the nightly path in this (fresh) process, timed: (seconds, rows by
+    source, seconds by source)."""
     from churnhouse.config import sources_for_bundle
-    from churnhouse.gates import run_marts_gate, run_raw_gate
-    from churnhouse.ingest import ingest
-    from churnhouse.publish import publish
-    from churnhouse.sources import source_names
-    from churnhouse.transform import build
     from churnhouse.warehouse import open_warehouse
 
     _import_libraries()
     warehouse = open_warehouse(str(folder / "warehouse.duckdb"))
     sources = sources_for_bundle(bundle)
-    rows, source_seconds = {}, {}
     started = time.monotonic()
-    if step == "extract":
-        for source in source_names():
-            source_started = time.monotonic()
-            rows[source] = ingest(source, run, sources, warehouse).rows_loaded
-            source_seconds[source] = time.monotonic() - source_started
-    elif step == "raw gate":
-        run_raw_gate(warehouse, source_names(), run)
-    elif step == "dbt":
-        build(warehouse.url, run.interval_end, full_refresh=full_refresh)
-    elif step == "marts gate":
-        run_marts_gate(warehouse, run)
-    else:
-        publish(warehouse, run.run_id, run.interval_end)
+    rows, source_seconds = run_step(step, warehouse, sources, run, full_refresh)
     return time.monotonic() - started, rows, source_seconds
 
 
