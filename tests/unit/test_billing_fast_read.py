@@ -1,10 +1,12 @@
-"""The export folder's fast reading gives what plain `json` gives.
+"""The export folder's fast readings give what plain `json` gives.
 
-msgspec decodes the lines and the raw column reuses a line already in json.dumps'
-form; plain reading is `json.loads` for every line and `json.dumps` for every raw
-value. Both are run on small simulated companies (the shape before API version
-2025-03-31, and an export holding both shapes) with the odd lines a real export can
-hold, and on single lines chosen to differ between the two decoders.
+Two fast readings: the bulk one (DuckDB parses and shreds every line in SQL, what an
+export night runs) and the object-by-object one (msgspec decodes the lines and the raw
+column reuses a line already in json.dumps' form). Plain reading is `json.loads` for
+every line and `json.dumps` for every raw value. They are run on small simulated
+companies (the shape before API version 2025-03-31, and an export holding both
+shapes) with the odd lines a real export can hold, and on single lines chosen to
+differ between the decoders.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,9 @@ from churnhouse.config import SourceSettings
 from churnhouse.contracts import ExtractWindow, RunWindow
 from churnhouse.devkit.simulator import bundle_as_of, simulate
 from churnhouse.devkit.stripe_shapes import OLD_API_VERSION
-from churnhouse.sources.billing import export, extract
+from churnhouse.sources.billing import export
+from churnhouse.sources.billing.bulk import REFUSED_BY_DUCKDB
+from churnhouse.sources.billing.extract import extract, extract_export_in_bulk, extract_objects
 
 COMPANY = {"customers": 40, "months": 8, "start": "2024-01", "seed": 3}
 SHAPES = {
@@ -124,12 +128,12 @@ def _with_odd_lines(folder: Path) -> None:
     (folder / "customers.jsonl").write_text("\n".join(customers) + "\n", encoding="utf-8")
 
 
-def _read(folder: Path, bundle: Path, since_days: int | None = None):
+def _read(folder: Path, bundle: Path, since_days: int | None = None, reader=extract_objects):
     end = bundle_as_of(bundle)
     since = end - timedelta(days=since_days) if since_days else None
     window = ExtractWindow(RunWindow("fast", end - timedelta(days=1), end), since)
     settings = SourceSettings(crm_url="", billing_url=str(folder), events_uri="", surveys_uri="")
-    extracted = extract(window, settings)
+    extracted = reader(window, settings)
     tables = {b.table.name: b.rows.drop_columns(["_loaded_at"]) for b in extracted.batches}
     return tables, extracted.bad
 
@@ -158,3 +162,95 @@ def test_an_export_reads_as_plain_json_reads_it(bundle, tmp_path, monkeypatch, s
     # Four bad lines, and the cut-short invoice unless the look-back leaves it out.
     assert len(fast_bad) == (5 if since_days is None else 4)
     assert fast_tables["billing_invoice_lines"].num_rows > 50
+
+    bulk_tables, bulk_bad = _read(folder, bundle, since_days, extract_export_in_bulk)
+    assert list(bulk_tables) == list(plain_tables)
+    for name, rows in bulk_tables.items():
+        assert rows.schema == plain_tables[name].schema, name
+        assert _by_key(rows) == _by_key(plain_tables[name]), name
+    assert bulk_bad == plain_bad
+
+
+def _by_key(rows) -> list[dict]:
+    """Rows in key order, `raw` as the JSON value it holds: the bulk reading keeps each
+    line's text as written (json.dumps' spacing is not a value), in no row order."""
+    keyed = []
+    for row in rows.to_pylist():
+        row["raw"] = json.loads(row["raw"])
+        keyed.append(row)
+    return sorted(
+        keyed,
+        key=lambda row: (
+            row.get("id") or "",
+            row.get("invoice_id") or "",
+            row.get("line_id") or "",
+        ),
+    )
+
+
+@pytest.mark.parametrize("data", LINES)
+def test_a_line_reads_in_bulk_as_json_reads_it(data, tmp_path):
+    """Each odd line alone as a price list: the bulk reading gives plain `json`'s rows
+    and bad records; a line only `json` reads (which the object reader cannot store)
+    is a bad line."""
+    (tmp_path / "prices.jsonl").write_bytes(data + b"\n")
+    window = ExtractWindow(RunWindow("one", T_END - timedelta(days=1), T_END), None)
+    settings = SourceSettings(crm_url="", billing_url=str(tmp_path), events_uri="", surveys_uri="")
+    bulk = extract(window, settings)
+    if data in READ_ONLY_BY_JSON:
+        assert [(b.location, b.reason) for b in bulk.bad] == [("prices.jsonl:1", REFUSED_BY_DUCKDB)]
+        assert all(batch.rows.num_rows == 0 for batch in bulk.batches)
+        return
+    plain = extract_objects(window, settings)
+    for mine, theirs in zip(bulk.batches, plain.batches, strict=True):
+        mine_rows = [{**r, "raw": json.loads(r["raw"])} for r in _without_load_time(mine.rows)]
+        plain_rows = [{**r, "raw": json.loads(r["raw"])} for r in _without_load_time(theirs.rows)]
+        assert _same_value(mine_rows, plain_rows), mine.table.name
+    assert bulk.bad == plain.bad
+
+
+T_END = datetime(2026, 1, 1)
+READ_ONLY_BY_JSON = {b'{"id": "a", "s": "\\ud800"}'}
+
+
+def _without_load_time(rows) -> list[dict]:
+    return rows.drop_columns(["_loaded_at"]).to_pylist()
+
+
+def _drop(obj: dict, path: str) -> None:
+    *parents, last = path.split(".")
+    for key in parents:
+        obj = obj[key] if not key.isdigit() else obj[int(key)]
+    del obj[last]
+
+
+@pytest.mark.parametrize(
+    ("resource", "path"),
+    [
+        ("customers", "created"),
+        ("subscriptions", "status"),
+        ("invoices", "currency"),
+        ("invoices", "lines.data.0.amount"),
+        ("invoices", "lines.data.0.period.end"),
+        ("charges", "customer"),
+    ],
+)
+def test_a_missing_field_fails_the_bulk_reading_as_it_fails_the_object_reader(
+    bundle, tmp_path, resource, path
+):
+    from churnhouse.errors import ContractError
+
+    folder = tmp_path / "billing"
+    shutil.copytree(bundle / "billing", folder)
+    lines = _lines(folder / f"{resource}.jsonl")
+    obj = json.loads(lines[3])
+    _drop(obj, path)
+    lines[3] = json.dumps(obj)
+    (folder / f"{resource}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    messages = []
+    for reader in (extract_export_in_bulk, extract_objects):
+        with pytest.raises(ContractError) as failure:
+            _read(folder, bundle, None, reader)
+        messages.append(str(failure.value))
+    assert messages[0] == messages[1]
+    assert f"{obj['id']}: missing field" in messages[0]

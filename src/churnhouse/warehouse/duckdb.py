@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from churnhouse.config import MEMORY_LIMIT_SETTING, duckdb_memory_limit
 from churnhouse.contracts import PUBLISHED_SCHEMA, utc_now
 from churnhouse.warehouse import (
     PUBLICATION_TABLE,
@@ -41,22 +42,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from churnhouse.contracts import BadRecord, Batch
-
-
-MEMORY_LIMIT_SETTING = "CHURN_DUCKDB_MEMORY_LIMIT"
-# Measured at 10,000 customers x 24 months (12.4M events), first load of the events:
-# with 1.2GB it passes and the process peaks at 1,515 MiB RSS; with 1.5GB the bench's
-# company (full build and two nights in one process) peaked at 2,023 MiB; with 4GB it
-# took 4.4 GiB; with 1GB the load fails for want of memory (it holds more than it spills).
-DEFAULT_MEMORY_LIMIT = "1.25GB"
-
-
-def duckdb_memory_limit() -> str:
-    """`CHURN_DUCKDB_MEMORY_LIMIT` (default 1.25GB): DuckDB spills beyond it to `<file>.tmp/`.
-
-    Without a limit DuckDB may take 80% of the machine's memory for one night's load.
-    """
-    return os.environ.get(MEMORY_LIMIT_SETTING) or DEFAULT_MEMORY_LIMIT
 
 
 DBT_MEMORY_LIMIT_SETTING = "CHURN_DBT_DUCKDB_MEMORY_LIMIT"

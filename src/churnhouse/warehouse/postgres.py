@@ -222,7 +222,7 @@ def scratch_duckdb() -> Iterator[Any]:
 
     import duckdb
 
-    from churnhouse.warehouse.duckdb import duckdb_memory_limit
+    from churnhouse.config import duckdb_memory_limit
 
     with tempfile.TemporaryDirectory(prefix="churnhouse-scratch-") as spill:
         connection = duckdb.connect(

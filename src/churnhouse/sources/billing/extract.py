@@ -553,9 +553,35 @@ def _invoice_batches(
 
 
 def extract(window: ExtractWindow, settings: SourceSettings) -> Extracted:
-    """All billing resources for this run, and the export lines that could not be read."""
+    """All billing resources for this run, and the export lines that could not be read:
+    an export folder in bulk by DuckDB (`bulk.py`), the API object by object."""
+    if settings.billing_is_api:
+        return extract_objects(window, settings)
+    return extract_export_in_bulk(window, settings)
+
+
+def extract_objects(window: ExtractWindow, settings: SourceSettings) -> Extracted:
+    """`extract`, one object at a time in Python (the API's pages, or an export's lines)."""
     with _collector_paused(not settings.billing_is_api):
         return _extract(window, settings)
+
+
+def extract_export_in_bulk(window: ExtractWindow, settings: SourceSettings) -> Extracted:
+    """`extract` of an export folder, parsed and shredded by DuckDB (see `bulk.py`)."""
+    from churnhouse.sources.billing.bulk import read_export, scratch_duckdb
+
+    since = window.since
+    created_gte = int(since.replace(tzinfo=UTC).timestamp()) if since else None
+    tables = {
+        "prices": PRICES,
+        "customers": CUSTOMERS,
+        "subscriptions": SUBSCRIPTIONS,
+        "invoices": INVOICES,
+        "invoice_lines": INVOICE_LINES,
+        "charges": CHARGES,
+    }
+    with scratch_duckdb() as con:
+        return read_export(con, _Reading(settings, []).folder, created_gte, window.run, tables)
 
 
 @contextmanager
