@@ -8,7 +8,8 @@ warehouse (beside a DuckDB file: `<file>.dbt/`), so dbt's partial parsing can re
 and the last night's manifest, run results and log stay there to read.
 
 The nightly build runs the incremental models incrementally (only the days and
-users touched by new loads); `full_refresh=True` rebuilds them from scratch. dbt's
+users touched by new loads) and leaves the seed tables alone when their files are
+the ones the last successful build loaded; `full_refresh=True` rebuilds all. dbt's
 unit tests check SQL logic on fixed inputs, not the night's data: the night
 leaves them out and the test suite runs them (`unit_tests=True`).
 
@@ -122,21 +123,58 @@ def build(
     vars_yaml = f"{{as_of: '{as_of_utc.isoformat(sep=' ')}', marts_schema: '{marts_schema}'}}"
     always = "resource_type:seed +resource_type:snapshot"
     selection = ["--select", f"{always} {select}"] if select else []
+    work_dir = dbt_work_dir(warehouse)
+    seeds_kept = not (full_refresh or select) and seeds_in_place(warehouse, work_dir)
+    excluded = [
+        *([] if unit_tests else ["resource_type:unit_test"]),
+        *(["resource_type:seed"] if seeds_kept else []),
+    ]
     args = [
         "build",
         *selection,
-        *([] if unit_tests else ["--exclude", "resource_type:unit_test"]),
+        *(["--exclude", *excluded] if excluded else []),
         "--vars",
         vars_yaml,
         *(["--full-refresh"] if full_refresh else []),
     ]
-    work_dir = dbt_work_dir(warehouse)
     with _dbt_session(warehouse):
         stage_result = _invoke("build", args, work_dir)
-    print(stage_result.describe(), flush=True)
+    (work_dir / SEEDS_STATE).write_text(seeds_fingerprint())
+    kept = " (seeds unchanged, kept)" if seeds_kept else ""
+    print(stage_result.describe() + kept, flush=True)
     result.stages.append(stage_result)
     result.seconds = time.monotonic() - started
     return result
+
+
+# The seeds' fingerprint when the last build that succeeded in a dbt folder ended.
+SEEDS_STATE = "seeds.sha256"
+
+
+def seeds_fingerprint() -> str:
+    """sha256 over the seed files and dbt_project.yml (which holds seed settings)."""
+    project = dbt_project_dir()
+    digest = hashlib.sha256()
+    for path in sorted([project / "dbt_project.yml", *(project / "seeds").rglob("*")]):
+        if path.is_file():
+            digest.update(path.relative_to(project).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def seeds_in_place(warehouse: Warehouse, work_dir: Path) -> bool:
+    """Whether the seed tables are as the seed files say: the last build that succeeded
+    here loaded these very files, and every seed table is still in the warehouse. Then
+    the night does not load them again (tables that did not change are not rebuilt)."""
+    state = work_dir / SEEDS_STATE
+    if not state.is_file() or state.read_text().strip() != seeds_fingerprint():
+        return False
+    wanted = {path.stem for path in (dbt_project_dir() / "seeds").glob("*.csv")}
+    with warehouse.transaction() as tx:
+        present = tx.fetchall(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'seeds'"
+        )
+    return wanted <= {name for (name,) in present}
 
 
 def full_refresh_requested() -> bool:
