@@ -9,6 +9,9 @@ across machines (this one is shared and noisy):
   a warehouse that holds the history, against the same steps from empty;
 - that night at 24 months of history against the same night at 12 months (a
   second, 12-month company);
+- the billing export read in bulk (DuckDB, as nights read it) against the same
+  export read object by object in Python (the reader the API uses), with the
+  full build's billing rows per second;
 - PostgreSQL against DuckDB for the ingest and the full dbt build (same files);
 - the peak resident memory: this thin process plus the largest of its parts, each
   run in a fresh process (the simulation, the baseline, every step of every night
@@ -225,6 +228,28 @@ def baseline_events_rows_per_second(events_root: Path, scratch: Path) -> float:
     return rows / seconds
 
 
+def billing_read_seconds(bundle: Path) -> dict[str, float]:
+    """Seconds to read the whole billing export in bulk (as nights do) and object by
+    object in Python (the reader the API still uses), on the same files."""
+    from churnhouse.config import sources_for_bundle
+    from churnhouse.contracts import ExtractWindow, RunWindow
+    from churnhouse.devkit.simulator import bundle_as_of
+    from churnhouse.sources.billing.extract import extract_export_in_bulk, extract_objects
+
+    end = bundle_as_of(bundle)
+    window = ExtractWindow(RunWindow("billing-read", end - timedelta(days=1), end), None)
+    settings = sources_for_bundle(bundle)
+    seconds = {}
+    for name, reader in (("bulk", extract_export_in_bulk), ("objects", extract_objects)):
+        started = time.monotonic()
+        extracted = reader(window, settings)
+        seconds[name] = time.monotonic() - started
+        rows = sum(batch.rows.num_rows for batch in extracted.batches)
+        print(f"billing read {name}: {rows:,} rows in {seconds[name]:.1f}s")
+        del extracted
+    return seconds
+
+
 def simulate_company(folder: Path, customers: int, months: int, seed: int, workers: int | None):
     from churnhouse.devkit.simulator import simulate
 
@@ -390,12 +415,21 @@ def main(argv: list[str] | None = None) -> int:
     night = min(nights[args.months], key=lambda times: times.total)
     equal = peaks.run("truth check", published_equals_truth, bundle, work / "duckdb")
     events_rate = full.rows["events"] / full.source_seconds["events"]
+    billing_rate = full.rows["billing"] / full.source_seconds["billing"]
     lines = [
         f"events load {events_rate:,.0f} rows/s"
         if big
         else f"events load / baseline = {events_rate / baseline_rate:.2f} (target ≥ 0.70)",
         f"nightly / full = {night.total / full.total:.2f} (target ≤ 0.25)",
     ]
+    if not big:
+        billing = peaks.run("billing read", billing_read_seconds, bundle)
+        lines.append(
+            f"billing load {billing_rate:,.0f} rows/s; "
+            f"bulk read / object-by-object read = {billing['bulk'] / billing['objects']:.2f}"
+        )
+    else:
+        lines.append(f"billing load {billing_rate:,.0f} rows/s")
     if not args.no_history_comparison:
         half_night = min(nights[months], key=lambda times: times.total)
         lines.append(
