@@ -8,8 +8,11 @@ returned to the caller only; nothing here logs them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from churnhouse.errors import PermanentError
 
@@ -154,3 +157,20 @@ def sources_from_settings() -> SourceSettings:
         fx_rates_uri=env.get("CHURN_FX_RATES_URI"),
         billing_api_key=api_key,
     )
+
+
+@contextmanager
+def scratch_duckdb() -> Iterator[Any]:
+    """An in-memory DuckDB within the warehouse memory limit, spilling to a temp folder."""
+    import tempfile
+
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="churnhouse-scratch-") as spill:
+        connection = duckdb.connect(
+            config={"memory_limit": duckdb_memory_limit(), "temp_directory": spill}
+        )
+        try:
+            yield connection
+        finally:
+            connection.close()

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from churnhouse.config import scratch_duckdb
 from churnhouse.contracts import PUBLISHED_SCHEMA, utc_now
 from churnhouse.errors import PermanentError
 from churnhouse.warehouse import (
@@ -213,25 +214,6 @@ class PostgresTransaction(Transaction):
                 size=COPY_READ_BYTES,
             )
             cur.execute(f"ANALYZE {name}")
-
-
-@contextmanager
-def scratch_duckdb() -> Iterator[Any]:
-    """An in-memory DuckDB within the warehouse memory limit, spilling to a temp folder."""
-    import tempfile
-
-    import duckdb
-
-    from churnhouse.config import duckdb_memory_limit
-
-    with tempfile.TemporaryDirectory(prefix="churnhouse-scratch-") as spill:
-        connection = duckdb.connect(
-            config={"memory_limit": duckdb_memory_limit(), "temp_directory": spill}
-        )
-        try:
-            yield connection
-        finally:
-            connection.close()
 
 
 def _placeholders(sql: str) -> str:

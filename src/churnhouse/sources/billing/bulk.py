@@ -17,17 +17,12 @@ wins (json: the last); an escaped lone surrogate is a bad line (`REFUSED_BY_DUCK
 from __future__ import annotations
 
 import json
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from churnhouse.config import duckdb_memory_limit
 from churnhouse.contracts import BadRecord, Batch, Extracted, RawTable, RunWindow, utc_now
 from churnhouse.errors import ContractError
 from churnhouse.sources.billing.export import (
@@ -56,6 +51,10 @@ CREATE OR REPLACE TEMP MACRO epoch_at(j) AS
     unixtime(CAST(trunc(CAST(json_extract_string(jv(j), '$') AS DOUBLE)) AS BIGINT));
 CREATE OR REPLACE TEMP MACRO int_of(j) AS CAST(json_extract_string(jv(j), '$') AS BIGINT);
 CREATE OR REPLACE TEMP MACRO text_of(j) AS json_extract_string(jv(j), '$');
+-- The set values at `path` in a subscription's items, as Unix seconds.
+CREATE OR REPLACE TEMP MACRO item_times(items, path) AS list_transform(
+    list_filter(json_extract(items, path), lambda value: truthy(value)),
+    lambda value: int_of(value));
 CREATE OR REPLACE TEMP MACRO interval_count(recurring) AS CASE
     WHEN truthy(json_extract(recurring, '$.interval_count'))
         THEN int_of(json_extract(recurring, '$.interval_count'))
@@ -110,21 +109,6 @@ def _shape(resource: str) -> str:
     for name in _FIELDS[resource]:
         shape[name] = _NESTED.get(name) or ("VARCHAR" if name in _TEXT_FIELDS else "JSON")
     return json.dumps(shape)
-
-
-@contextmanager
-def scratch_duckdb() -> Iterator[Any]:
-    """An in-memory DuckDB within the warehouse's memory limit, spilling to a temp folder."""
-    import duckdb
-
-    with tempfile.TemporaryDirectory(prefix="churnhouse-billing-") as spill:
-        connection = duckdb.connect(
-            config={"memory_limit": duckdb_memory_limit(), "temp_directory": spill}
-        )
-        try:
-            yield connection
-        finally:
-            connection.close()
 
 
 def read_export(
@@ -454,15 +438,11 @@ _SELECTS = {
                epoch_at(o.canceled_at) AS canceled_at,
                epoch_at(o.ended_at) AS ended_at,
                CASE WHEN truthy(o.current_period_start) THEN epoch_at(o.current_period_start)
-                    ELSE unixtime(list_min(list_transform(
-                        list_filter(json_extract(o.items, '$.data[*].current_period_start'),
-                                    lambda value: truthy(value)),
-                        lambda value: int_of(value)))) END AS current_period_start,
+                    ELSE unixtime(list_min(item_times(o.items, '$.data[*].current_period_start')))
+               END AS current_period_start,
                CASE WHEN truthy(o.current_period_end) THEN epoch_at(o.current_period_end)
-                    ELSE unixtime(list_max(list_transform(
-                        list_filter(json_extract(o.items, '$.data[*].current_period_end'),
-                                    lambda value: truthy(value)),
-                        lambda value: int_of(value)))) END AS current_period_end,
+                    ELSE unixtime(list_max(item_times(o.items, '$.data[*].current_period_end')))
+               END AS current_period_end,
                json_extract_string(o.cancellation_details, '$.reason') AS cancellation_reason,
                json_extract_string(o.cancellation_details, '$.feedback') AS cancellation_feedback,
                json_extract_string(o.cancellation_details, '$.comment') AS cancellation_comment,

@@ -568,7 +568,8 @@ def extract_objects(window: ExtractWindow, settings: SourceSettings) -> Extracte
 
 def extract_export_in_bulk(window: ExtractWindow, settings: SourceSettings) -> Extracted:
     """`extract` of an export folder, parsed and shredded by DuckDB (see `bulk.py`)."""
-    from churnhouse.sources.billing.bulk import read_export, scratch_duckdb
+    from churnhouse.config import scratch_duckdb
+    from churnhouse.sources.billing.bulk import read_export
 
     since = window.since
     created_gte = int(since.replace(tzinfo=UTC).timestamp()) if since else None
