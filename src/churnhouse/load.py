@@ -108,20 +108,30 @@ def merge_staged(tx: Transaction, table: RawTable, staged: str) -> None:
     staged_pick = ", ".join(f"s.{column}" for column in table.pick)
     target_pick = ", ".join(f"t.{column}" for column in table.pick)
     order = "<" if table.merge == "keep_lowest" else ">"
-    better = f"({staged_pick}) {order} ({target_pick})"
-    # Keys first, then the delete: as `DELETE ... WHERE EXISTS` DuckDB read the pick
-    # columns of every row of the table (1.4 s of a 2.3 s events night at 2.5M rows);
-    # joined from the night's few rows it reads only the key column (0.3 s).
     keys = ", ".join(table.key)
-    target_keys = ", ".join(f"t.{column}" for column in table.key)
+    # The keys both sides hold are found once, by a join the engine builds on the
+    # batch's side; the delete and the insert then look only at those. (`NOT EXISTS`
+    # against the table made DuckDB hash every key of the table: 4 s a batch of 1.8M
+    # events against 12M.)
+    tx.execute(f"DROP TABLE IF EXISTS {_CLASH}")
     tx.execute(
-        f"DELETE FROM {target} WHERE ({keys}) IN (SELECT {target_keys} FROM {staged} AS s "
-        f"JOIN {target} AS t ON {match} WHERE {better})"
+        f"CREATE TEMP TABLE {_CLASH} AS SELECT "
+        + ", ".join(f"s.{column}" for column in table.key)
+        + f", ({staged_pick}) {order} ({target_pick}) AS batch_wins "
+        f"FROM {staged} AS s JOIN {target} AS t ON {match}"
+    )
+    tx.execute(
+        f"DELETE FROM {target} WHERE ({keys}) IN (SELECT {keys} FROM {_CLASH} WHERE batch_wins)"
     )
     tx.execute(
         f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {staged} AS s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {match})"
+        f"WHERE NOT EXISTS (SELECT 1 FROM {_CLASH} AS t WHERE {match} AND NOT t.batch_wins)"
     )
+    tx.execute(f"DROP TABLE {_CLASH}")
+
+
+# Keys a batch shares with its raw table, and whether the batch's row wins (keep_* merges).
+_CLASH = "_merge_clash"
 
 
 def quarantine_rows(records: Sequence[BadRecord], source: str, run: RunWindow) -> pa.Table:
