@@ -228,6 +228,28 @@ def baseline_events_rows_per_second(events_root: Path, scratch: Path) -> float:
     return rows / seconds
 
 
+def events_load_seconds(bundle: Path, folder: Path) -> tuple[int, float]:
+    """The full build's events load alone (rows, seconds): from empty up to the day
+    before the bundle's last, into a fresh warehouse in `folder`, as `make bench` times it."""
+    from churnhouse.config import sources_for_bundle
+    from churnhouse.contracts import RunWindow
+    from churnhouse.devkit.simulator import bundle_as_of
+    from churnhouse.ingest import ingest
+    from churnhouse.warehouse import open_warehouse
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    end = bundle_as_of(bundle)
+    day = timedelta(days=1)
+    before = RunWindow("bench-events", end - 2 * day, end - day)
+    warehouse = open_warehouse(str(folder / "warehouse.duckdb"))
+    started = time.monotonic()
+    rows = ingest("events", before, sources_for_bundle(bundle), warehouse).rows_loaded
+    seconds = time.monotonic() - started
+    shutil.rmtree(folder, ignore_errors=True)
+    return rows, seconds
+
+
 def billing_read_seconds(bundle: Path) -> dict[str, float]:
     """Seconds to read the whole billing export in bulk (as nights do) and object by
     object in Python (the reader the API still uses), on the same files."""
@@ -354,8 +376,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the second company at half the history (the big run does)",
     )
+    parser.add_argument(
+        "--events-only",
+        action="store_true",
+        help="only the events load against the baseline (minutes, not half an hour)",
+    )
     args = parser.parse_args(argv)
     big = args.customers > BIG_RUN_CUSTOMERS
+    if big and args.events_only:
+        parser.error("--events-only compares with the baseline, which a big run skips")
     if big:
         args.no_history_comparison = args.no_postgres = True
         for name, value in BIG_RUN_MEMORY.items():
@@ -390,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
             bundle / "events",
             work / "baseline.duckdb",
         )
+    if args.events_only:
+        return _events_only(peaks, bundle, work, baseline_rate)
     companies = {args.months: (bundle, work / "duckdb")}
     full = full_build_in_steps(peaks, "company: full build", bundle, work / "duckdb")
     if not args.no_history_comparison:
@@ -444,6 +475,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: {time.monotonic() - bench_started:.0f}s in all")
     print("\n".join(lines))
     return 0 if equal else 1
+
+
+def _events_only(peaks: Peaks, bundle: Path, work: Path, baseline_rate: float) -> int:
+    rows, seconds = peaks.run("events load", events_load_seconds, bundle, work / "events-only")
+    print(f"events load: {rows:,} rows in {seconds:.1f}s")
+    print(f"events load / baseline = {rows / seconds / baseline_rate:.2f} (target ≥ 0.70)")
+    print(peaks.line())
+    return 0
 
 
 if __name__ == "__main__":
