@@ -87,6 +87,10 @@ def _key_match(key: Sequence[str], left: str, right: str) -> str:
     return " AND ".join(f"{left}.{k} = {right}.{k}" for k in key)
 
 
+# Keys a batch shares with its raw table, and whether the batch's row wins (keep_* merges).
+_CLASH = "_merge_clash"
+
+
 def merge_staged(tx: Transaction, table: RawTable, staged: str) -> None:
     """Merge temp table `staged` into `table` following the table's merge rule."""
     target = table.qualified_name
@@ -111,8 +115,8 @@ def merge_staged(tx: Transaction, table: RawTable, staged: str) -> None:
     keys = ", ".join(table.key)
     # The keys both sides hold are found once, by a join the engine builds on the
     # batch's side; the delete and the insert then look only at those. (`NOT EXISTS`
-    # against the table made DuckDB hash every key of the table: 4 s a batch of 1.8M
-    # events against 12M.)
+    # against the table made DuckDB hash every key of the table: 12.3M events delivered
+    # again over 12.3M took 133-151 s that way, 91-136 s this way.)
     tx.execute(f"DROP TABLE IF EXISTS {_CLASH}")
     tx.execute(
         f"CREATE TEMP TABLE {_CLASH} AS SELECT "
@@ -128,10 +132,6 @@ def merge_staged(tx: Transaction, table: RawTable, staged: str) -> None:
         f"WHERE NOT EXISTS (SELECT 1 FROM {_CLASH} AS t WHERE {match} AND NOT t.batch_wins)"
     )
     tx.execute(f"DROP TABLE {_CLASH}")
-
-
-# Keys a batch shares with its raw table, and whether the batch's row wins (keep_* merges).
-_CLASH = "_merge_clash"
 
 
 def quarantine_rows(records: Sequence[BadRecord], source: str, run: RunWindow) -> pa.Table:

@@ -165,17 +165,22 @@ def one_step(step: str, bundle: Path, folder: Path, run, full_refresh: bool):
     return time.monotonic() - started, rows, source_seconds
 
 
-def full_build_in_steps(peaks: Peaks, part: str, bundle: Path, folder: Path) -> NightTimes:
-    """From empty up to the day before the bundle's last (a full build), then a copy of
-    the warehouse folder as it stands, so each measured night starts from the same state."""
+def full_build_window(bundle: Path, run_id: str):
+    """The full build's run: from empty up to the day before the bundle's last."""
     from churnhouse.contracts import RunWindow
     from churnhouse.devkit.simulator import bundle_as_of
 
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
     end = bundle_as_of(bundle)
     day = timedelta(days=1)
-    before = RunWindow("bench-full", end - 2 * day, end - day)
+    return RunWindow(run_id, end - 2 * day, end - day)
+
+
+def full_build_in_steps(peaks: Peaks, part: str, bundle: Path, folder: Path) -> NightTimes:
+    """From empty up to the day before the bundle's last (a full build), then a copy of
+    the warehouse folder as it stands, so each measured night starts from the same state."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    before = full_build_window(bundle, "bench-full")
     full = night_in_step_processes(peaks, part, bundle, folder, before, full_refresh=True)
     _replace_folder(folder, _after_full(folder))
     return full
@@ -232,16 +237,12 @@ def events_load_seconds(bundle: Path, folder: Path) -> tuple[int, float]:
     """The full build's events load alone (rows, seconds): from empty up to the day
     before the bundle's last, into a fresh warehouse in `folder`, as `make bench` times it."""
     from churnhouse.config import sources_for_bundle
-    from churnhouse.contracts import RunWindow
-    from churnhouse.devkit.simulator import bundle_as_of
     from churnhouse.ingest import ingest
     from churnhouse.warehouse import open_warehouse
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    end = bundle_as_of(bundle)
-    day = timedelta(days=1)
-    before = RunWindow("bench-events", end - 2 * day, end - day)
+    before = full_build_window(bundle, "bench-events")
     warehouse = open_warehouse(str(folder / "warehouse.duckdb"))
     started = time.monotonic()
     rows = ingest("events", before, sources_for_bundle(bundle), warehouse).rows_loaded
