@@ -543,3 +543,30 @@ def test_a_duplicate_call_in_the_latest_load_fails_the_uniqueness_test(
         build(str(warehouse), AS_OF, marts_schema="analytics", select="source:events")
     names = [name for name, _ in failure.value.failures]
     assert names == ["source_unique_since_latest_load_events_events_message_id___loaded_at"]
+
+
+@pytest.mark.parametrize(
+    "later",
+    ["1 day", "0 days"],
+    ids=["a night's load against history", "a first load checked whole"],
+)
+def test_a_duplicate_call_fails_the_uniqueness_test_on_postgres(postgres_url, later):
+    """PostgreSQL checks a whole table by sorting 64-bit hashes of the values
+    (macros/uniqueness.sql), not by grouping the values: the duplicate is still found,
+    in both modes, and a clean load passes."""
+    import psycopg2
+
+    from churnhouse.transform import DbtBuildError
+
+    build_company().write(postgres_url)
+    build(postgres_url, AS_OF, marts_schema="analytics", select="source:events")
+    with psycopg2.connect(postgres_url.replace("+psycopg2", "")) as con, con.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE copied AS SELECT * FROM raw.events ORDER BY message_id LIMIT 1"
+        )
+        cur.execute("UPDATE copied SET _loaded_at = _loaded_at + CAST(%s AS INTERVAL)", [later])
+        cur.execute("INSERT INTO raw.events SELECT * FROM copied")
+    with pytest.raises(DbtBuildError) as failure:
+        build(postgres_url, AS_OF, marts_schema="analytics", select="source:events")
+    names = [name for name, _ in failure.value.failures]
+    assert names == ["source_unique_since_latest_load_events_events_message_id___loaded_at"]

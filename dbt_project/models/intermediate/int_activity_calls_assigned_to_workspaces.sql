@@ -120,13 +120,24 @@ group_calls as (
 ),
 {% endif %}
 
+-- The calls that need a group call (no own workspace, a user to look up) travel through
+-- the timeline with their columns, so no join back to the calls is needed (at 12M calls
+-- that join by message_id was the model's largest cost on PostgreSQL).
 timeline as (
-    select user_key, event_at, 0 as kind, message_id, workspace_id, loaded_at
+    select
+        user_key, event_at, 0 as kind, message_id, workspace_id, loaded_at,
+        cast(null as {{ dbt.type_string() }}) as event_type,
+        cast(null as {{ dbt.type_string() }}) as event_name,
+        cast(null as {{ dbt.type_string() }}) as user_id,
+        cast(null as {{ dbt.type_string() }}) as anonymous_id,
+        cast(null as date) as event_date
     from group_calls
 
     union all
 
-    select user_key, event_at, 1, message_id, cast(null as {{ dbt.type_string() }}), loaded_at
+    select
+        user_key, event_at, 1, message_id, cast(null as {{ dbt.type_string() }}), loaded_at,
+        event_type, event_name, user_id, anonymous_id, event_date
     from calls
     where workspace_id is null and user_key is not null
 ),
@@ -141,34 +152,45 @@ numbered as (
     from timeline
 ),
 
-followed as (
-    select
-        activity.message_id,
-        latest_group.workspace_id,
-        latest_group.loaded_at as group_call_loaded_at
-    from numbered as activity
-    inner join numbered as latest_group
-        on latest_group.user_key = activity.user_key
-       and latest_group.group_number = activity.group_number
-       and latest_group.kind = 0
-    where activity.kind = 1
+latest_group as (
+    select user_key, group_number, workspace_id, loaded_at
+    from numbered
+    where kind = 0
 )
 
 select
-    calls.message_id,
-    calls.event_type,
-    calls.event_name,
-    calls.user_id,
-    calls.anonymous_id,
-    calls.user_key,
-    coalesce(calls.workspace_id, followed.workspace_id) as workspace_id,
-    case
-        when calls.workspace_id is not null then 'own_group_id'
-        when followed.workspace_id is not null then 'group_call'
-    end as workspace_rule,
-    calls.event_at,
-    calls.event_date,
-    calls.loaded_at,
-    followed.group_call_loaded_at
+    message_id,
+    event_type,
+    event_name,
+    user_id,
+    anonymous_id,
+    user_key,
+    workspace_id,
+    case when workspace_id is not null then 'own_group_id' end as workspace_rule,
+    event_at,
+    event_date,
+    loaded_at,
+    cast(null as timestamp) as group_call_loaded_at
 from calls
-left join followed on followed.message_id = calls.message_id
+where workspace_id is not null or user_key is null
+
+union all
+
+select
+    activity.message_id,
+    activity.event_type,
+    activity.event_name,
+    activity.user_id,
+    activity.anonymous_id,
+    activity.user_key,
+    latest_group.workspace_id,
+    case when latest_group.workspace_id is not null then 'group_call' end as workspace_rule,
+    activity.event_at,
+    activity.event_date,
+    activity.loaded_at,
+    latest_group.loaded_at as group_call_loaded_at
+from numbered as activity
+left join latest_group
+    on latest_group.user_key = activity.user_key
+   and latest_group.group_number = activity.group_number
+where activity.kind = 1

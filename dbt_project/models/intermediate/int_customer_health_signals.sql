@@ -130,24 +130,43 @@ last_activity as (
     where kind = 0
 ),
 
-window_users as (
+-- The calendar months a 60-day window touches (at most three): days are then matched by
+-- workspace and month, not every day of a workspace against each of its instants
+-- (PostgreSQL compared 75M pairs at 10,000 customers x 24 months to keep 8M).
+window_months as (
     select
         described.customer_key,
         described.evaluated_at,
+        described.evaluated_on,
+        described.workspace_id,
+        cast({{ dbt.dateadd(
+            'month', 'offsets.months_later',
+            month_of(dbt.dateadd('day', -60, 'described.evaluated_on'))
+        ) }} as date) as month_start
+    from described
+    cross join (select 0 as months_later union all select 1 union all select 2) as offsets
+    where described.workspace_id is not null
+),
+
+window_users as (
+    select
+        window_months.customer_key,
+        window_months.evaluated_at,
         count(distinct case
-            when days.activity_date >= cast({{ dbt.dateadd('day', -30, 'described.evaluated_on') }} as date)
+            when days.activity_date >= cast({{ dbt.dateadd('day', -30, 'window_months.evaluated_on') }} as date)
             then days.user_id
         end) as active_users_30d,
         count(distinct case
-            when days.activity_date < cast({{ dbt.dateadd('day', -30, 'described.evaluated_on') }} as date)
+            when days.activity_date < cast({{ dbt.dateadd('day', -30, 'window_months.evaluated_on') }} as date)
             then days.user_id
         end) as active_users_prev_30d
-    from described
+    from window_months
     inner join {{ ref('int_activity_aggregated_to_daily_users') }} as days
-        on days.workspace_id = described.workspace_id
-       and days.activity_date >= cast({{ dbt.dateadd('day', -60, 'described.evaluated_on') }} as date)
-       and days.activity_date < described.evaluated_on
-    group by described.customer_key, described.evaluated_at
+        on days.workspace_id = window_months.workspace_id
+       and {{ month_of('days.activity_date') }} = window_months.month_start
+       and days.activity_date >= cast({{ dbt.dateadd('day', -60, 'window_months.evaluated_on') }} as date)
+       and days.activity_date < window_months.evaluated_on
+    group by window_months.customer_key, window_months.evaluated_at
 ),
 
 activity as (

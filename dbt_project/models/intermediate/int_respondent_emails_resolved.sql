@@ -51,14 +51,21 @@ first_unique_step as (
         row_number() over (partition by email order by step) as step_rank
     from steps
     where customers = 1
+),
+
+most_customers as (  -- grouped once: a lookup per respondent scanned `steps` for each
+    select email, max(customers) as most_customers_in_a_step
+    from steps
+    group by email
 )
 
 select
     respondents.email,
     first_unique_step.customer_key,
     first_unique_step.match_step,
-    (select max(customers) from steps where steps.email = respondents.email) as most_customers_in_a_step
+    most_customers.most_customers_in_a_step
 from respondents
+left join most_customers on most_customers.email = respondents.email
 left join first_unique_step
     on first_unique_step.email = respondents.email
    and first_unique_step.step_rank = 1

@@ -5,17 +5,26 @@
     cost instead of the whole history's.
 
     When the latest load is most of the table (a first load, a rebuild) the whole table is
-    checked by one grouping instead: DuckDB spills a grouping to disk, but not the lookup of
-    the latest values, which at 124M first-load rows ran out of 8 GB. -#}
+    checked instead (`whole_table_repeats`): DuckDB spills a grouping to disk, but not the
+    lookup of the latest values, which at 124M first-load rows ran out of 8 GB. -#}
 {% test unique_since_latest_load(model, column_name, loaded_at_column) %}
-with latest as (
-    select max({{ loaded_at_column }}) as latest_loaded_at from {{ model }}
+with loads as (  -- one scan: a table holds a few hundred loads, not millions
+    select {{ loaded_at_column }} as loaded_at, count(*) as load_rows
+    from {{ model }}
+    group by {{ loaded_at_column }}
+),
+
+latest as (
+    select max(loaded_at) as latest_loaded_at from loads
 ),
 
 mode as (
-    select 2 * count(*) filter (where {{ loaded_at_column }} = latest.latest_loaded_at) > count(*)
-        as whole_table
-    from {{ model }} cross join latest
+    select coalesce(
+        2 * max(case when loads.loaded_at = latest.latest_loaded_at then load_rows end)
+            > sum(load_rows),
+        false
+    ) as whole_table
+    from loads cross join latest
 ),
 
 latest_values as (
@@ -24,11 +33,7 @@ latest_values as (
     where {{ loaded_at_column }} = latest.latest_loaded_at and not mode.whole_table
 )
 
-select {{ column_name }} as unique_field, count(*) as n_records
-from {{ model }} cross join mode
-where mode.whole_table
-group by {{ column_name }}
-having count(*) > 1
+{{ whole_table_repeats(model, column_name) }}
 
 union all
 
