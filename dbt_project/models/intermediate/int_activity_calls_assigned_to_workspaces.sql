@@ -4,6 +4,7 @@
         unique_key='message_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        pre_hook="{{ no_nested_loops_if_postgres() }}",
     )
 }}
 
