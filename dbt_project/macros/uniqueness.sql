@@ -16,15 +16,16 @@ having count(*) > 1
     customers x 24 months). Sorting their 64-bit hashes is about twice as quick; the few
     hashes met twice (equal values, or a collision) are then checked on the values. -#}
 {% macro postgres__whole_table_repeats(model, column_name) -%}
+{%- set value_hash = 'hashtextextended(cast(' ~ column_name ~ ' as text), 0)' -%}
 select {{ column_name }} as unique_field, count(*) as n_records
 from {{ model }} cross join mode
 where mode.whole_table
-  and ({{ column_name }} is null or hashtextextended(cast({{ column_name }} as text), 0) in (
+  and ({{ column_name }} is null or {{ value_hash }} in (
         select value_hash
         from (
             select value_hash, lag(value_hash) over (order by value_hash) as previous_hash
             from (
-                select hashtextextended(cast({{ column_name }} as text), 0) as value_hash
+                select {{ value_hash }} as value_hash
                 from {{ model }}
                 where (select whole_table from mode)  -- once, not per row
             ) as hashed
