@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 RAW_SCHEMA = "raw"
 AUDIT_SCHEMA = "analytics_audit"
 PUBLISHED_SCHEMA = "analytics"
+# Tables a DuckDB load parses into; they live only inside the load's transaction.
+LOAD_SCRATCH_SCHEMA = "_load_scratch"
 META_COLUMNS = {"_source": "TEXT", "_run_id": "TEXT", "_loaded_at": "TIMESTAMP"}
 
 # The marts a night publishes (one Airflow Asset each); a test holds this list

@@ -9,7 +9,7 @@ import pytest
 from factories import table_fingerprint, track, write_partition
 
 from churnhouse.config import SourceSettings
-from churnhouse.contracts import RunWindow
+from churnhouse.contracts import LOAD_SCRATCH_SCHEMA, RunWindow
 from churnhouse.ingest import ingest
 from churnhouse.warehouse import open_warehouse
 
@@ -85,6 +85,50 @@ def test_a_failed_load_commits_nothing_and_is_recorded(warehouse, sources, monke
     assert statuses[-1][0] == "failed" and "disk full" in statuses[-1][1]
 
 
+def scratch_tables(warehouse) -> list[tuple]:
+    with warehouse.transaction() as tx:
+        return tx.fetchall(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name = ?",
+            [LOAD_SCRATCH_SCHEMA],
+        )
+
+
+def test_a_duckdb_load_parses_into_a_table_that_never_outlives_it(tmp_path, sources, monkeypatch):
+    """The events are parsed into a table of the warehouse file (not a temp table); it
+    is dropped before the load commits and gone with a load that fails."""
+    import churnhouse.load as load
+
+    warehouse = open_warehouse(str(tmp_path / "scratch.duckdb"))
+    seen = []
+    original = load.merge_staged
+
+    def merge_and_look(tx, table, staged):
+        if table.name == "events":
+            seen.extend(
+                tx.fetchall(
+                    "SELECT table_name FROM duckdb_tables() WHERE schema_name = ?",
+                    [LOAD_SCRATCH_SCHEMA],
+                )
+            )
+        original(tx, table, staged)
+
+    monkeypatch.setattr(load, "merge_staged", merge_and_look)
+    ingest("events", RUN, sources, warehouse)
+    assert seen == [("events_classified",)], "the lines were parsed into the scratch table"
+    assert scratch_tables(warehouse) == []
+
+    def merge_then_fail(tx, table, staged):
+        original(tx, table, staged)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(load, "merge_staged", merge_then_fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest("events", RUN, sources, warehouse)
+    assert scratch_tables(warehouse) == []
+    with warehouse.transaction() as tx:
+        assert tx.fetchone("SELECT count(*) FROM raw.events") == (301,)
+
+
 def sources_root(sources):
     from pathlib import Path
 
@@ -120,6 +164,7 @@ def test_a_killed_load_leaves_no_partial_batch(tmp_path, sources):
     with warehouse.transaction() as tx:
         tables = {row[0] for row in tx.fetchall("SELECT table_name FROM information_schema.tables")}
         assert "events" not in tables or tx.fetchone("SELECT count(*) FROM raw.events") == (0,)
+        assert "events_classified" not in tables, "the load's scratch table went with it"
 
     ingest("events", RUN, sources, warehouse)
     clean = open_warehouse(str(tmp_path / "clean.duckdb"))

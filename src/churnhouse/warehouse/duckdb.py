@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from churnhouse.config import MEMORY_LIMIT_SETTING, duckdb_memory_limit
-from churnhouse.contracts import PUBLISHED_SCHEMA, utc_now
+from churnhouse.contracts import LOAD_SCRATCH_SCHEMA, PUBLISHED_SCHEMA, utc_now
 from churnhouse.warehouse import (
     PUBLICATION_TABLE,
     NothingToPublish,
@@ -152,6 +152,7 @@ class DuckDBWarehouse(Warehouse):
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
+            _drop_load_scratch(connection)
             connection.execute("COMMIT")
 
     def read_frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
@@ -250,6 +251,18 @@ class DuckDBWarehouse(Warehouse):
             con.execute("SET enable_external_access = false")
             cursor = con.execute(sql)
             return [column[0] for column in cursor.description], cursor.fetchall()
+
+
+def _drop_load_scratch(connection) -> None:
+    """The tables a load parsed into, before it commits: created and dropped in one
+    transaction, they cost the commit nothing. (Each table is dropped by name: with
+    `DROP SCHEMA ... CASCADE` DuckDB 2.0 fails the commit.)"""
+    for (table,) in connection.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND NOT temporary",
+        [LOAD_SCRATCH_SCHEMA],
+    ).fetchall():
+        connection.execute(f'DROP TABLE {LOAD_SCRATCH_SCHEMA}."{table}"')
+    connection.execute(f"DROP SCHEMA IF EXISTS {LOAD_SCRATCH_SCHEMA}")
 
 
 def _publication_as_of(path: Path, schema: str):

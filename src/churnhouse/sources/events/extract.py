@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from churnhouse.config import SourceSettings
 from churnhouse.contracts import (
+    LOAD_SCRATCH_SCHEMA,
     BadRecord,
     Batch,
     BatchInputUnreadable,
@@ -90,13 +91,20 @@ read_csv(?, columns = {'line': 'VARCHAR'}, delim = chr(31), quote = '', escape =
          header = false, filename = true, auto_detect = false, strict_mode = false)
 """
 
+# Where a load parses its lines: a table of the warehouse itself, not a temp table, and
+# dropped before the load commits (`LOAD_SCRATCH_SCHEMA`). DuckDB writes a big table's row
+# groups compressed into the file as they fill, where a temp table of 12M rows outgrows
+# the memory limit and spills uncompressed (10,000 x 24: 27.0 s against 30.9 s).
+_CLASSIFIED = f"{LOAD_SCRATCH_SCHEMA}.events_classified"
+
 # One pass from the files to the rows: each line read, checked and shredded into the
 # raw columns at once, so no table of every line's text is kept on the way (12M lines
 # are ~3 GB of text). Every line (blank ones too) is one row: in file order
 # (preserve_insertion_order) the rowid gives line numbers. Rows carry a hash of their
-# file's path, not the path (12M copies of it cost seconds).
+# file's path, not the path (12M copies of it cost seconds), and a hash of the message
+# id, which finds re-deliveries by grouping integers (2.8 s against 7.2 s hashing then).
 _CLASSIFY_SQL = f"""
-CREATE TEMP TABLE classified AS
+CREATE TABLE {_CLASSIFIED} AS
 WITH lines AS (
     SELECT hash(filename) AS file_hash, line,  -- an empty line reads as NULL
            coalesce(json_valid(line) AND ltrim(line)[1] = '{{', false) AS is_object
@@ -127,7 +135,8 @@ WITH lines AS (
            END AS reason
     FROM checked
 )
-SELECT file_hash, is_object AND reason IS NULL AS is_event, reason,
+SELECT file_hash, hash(message_id) AS id_hash, is_object AND reason IS NULL AS is_event,
+       reason,
        CASE WHEN reason IS NOT NULL OR (is_object AND {_BEYOND_CONTRACT}) THEN line END AS line,
        message_id, e.type, e.event, e.name,
        {_either("user_id")} AS user_id,
@@ -153,17 +162,17 @@ FROM judged
 
 # Per file, once: its first row (line numbers) and its name from the partition on
 # (`dt=2024-09-01/part-0000.jsonl.gz`, whatever the root), and the partition's day.
-_FILE_STARTS_SQL = """
+_FILE_STARTS_SQL = f"""
 CREATE TEMP TABLE file_starts AS
 WITH listed AS (
     SELECT file_path, hash(file_path) AS file_hash,
            regexp_extract(file_path, '(dt=[^/]+/[^/]+)$', 1) AS relative
     FROM unnest(?) AS files(file_path)
 ), starts AS (
-    SELECT file_hash, min(rowid) - 1 AS first_row FROM classified GROUP BY file_hash
+    SELECT file_hash, min(rowid) - 1 AS first_row FROM {_CLASSIFIED} GROUP BY file_hash
 )
 SELECT file_hash, file_path, first_row, relative,
-       CAST(regexp_extract(relative, 'dt=(\\d{4}-\\d{2}-\\d{2})', 1) AS DATE) AS dt
+       CAST(regexp_extract(relative, 'dt=(\\d{{4}}-\\d{{2}}-\\d{{2}})', 1) AS DATE) AS dt
 FROM starts LEFT JOIN listed USING (file_hash)
 """
 
@@ -237,8 +246,10 @@ def fill(con, staged: str, *, files: list[str], filesystem, run: RunWindow) -> l
         return []
     if not _is_local(filesystem):
         con.register_filesystem(filesystem)
-    for name in ("classified", "file_starts", "later_copies"):
+    for name in ("file_starts", "later_copies"):
         con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {LOAD_SCRATCH_SCHEMA}")
+    con.execute(f"DROP TABLE IF EXISTS {_CLASSIFIED}")
     con.execute("SET preserve_insertion_order = true")  # rowid must follow file order here
     _read_and_classify(con, files, filesystem, run)
     con.execute("SET preserve_insertion_order = false")  # the rest may run in any order
@@ -249,7 +260,7 @@ def fill(con, staged: str, *, files: list[str], filesystem, run: RunWindow) -> l
 
 
 def _read_and_classify(con, files: list[str], filesystem, run: RunWindow) -> None:
-    """Every line of `files` into `classified`, or BatchInputUnreadable naming each file
+    """Every line of `files` into the scratch table, or BatchInputUnreadable naming each file
     that cannot be read (not gzip, truncated, a line beyond DuckDB's limit) so the load
     is done again without them.
 
@@ -312,14 +323,13 @@ def read_events(
 def _mark_later_copies(con) -> None:
     """Re-deliveries of a message_id: every copy but the first (by file, line)."""
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE later_copies AS
         WITH repeated AS (  -- grouped by a hash first: integers group faster than strings
-            SELECT hash(message_id) AS id_hash FROM classified WHERE is_event
-            GROUP BY 1 HAVING count(*) > 1
+            SELECT id_hash FROM {_CLASSIFIED} WHERE is_event GROUP BY 1 HAVING count(*) > 1
         )
-        SELECT c.rowid AS row_id FROM classified AS c JOIN file_starts USING (file_hash)
-        WHERE is_event AND hash(message_id) IN (SELECT id_hash FROM repeated)
+        SELECT c.rowid AS row_id FROM {_CLASSIFIED} AS c JOIN file_starts USING (file_hash)
+        WHERE is_event AND id_hash IN (SELECT id_hash FROM repeated)
         QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY file_path, c.rowid) > 1
         """
     )
@@ -340,7 +350,7 @@ def _create_good_rows_view(con, staged: str, run: RunWindow) -> None:
                c.rowid - first_row AS line,
                '{SOURCE}' AS _source, '{run_id}' AS _run_id,
                timezone('UTC', now())::TIMESTAMP AS _loaded_at
-        FROM classified AS c JOIN file_starts USING (file_hash)
+        FROM {_CLASSIFIED} AS c JOIN file_starts USING (file_hash)
         WHERE is_event
           AND c.rowid NOT IN (SELECT row_id FROM later_copies)
         """
@@ -363,7 +373,7 @@ def _check_every_file_is_known(con) -> None:
 def _bad_rows(con) -> list[BadRecord]:
     rows = con.execute(
         "SELECT relative || ':' || (c.rowid - first_row), line, reason "
-        "FROM classified AS c JOIN file_starts USING (file_hash) "
+        f"FROM {_CLASSIFIED} AS c JOIN file_starts USING (file_hash) "
         "WHERE reason IS NOT NULL ORDER BY file_path, c.rowid"
     ).fetchall()
     return [BadRecord("event", location, line, reason) for location, line, reason in rows]
