@@ -94,7 +94,8 @@ read_csv(?, columns = {'line': 'VARCHAR'}, delim = chr(31), quote = '', escape =
 # Where a load parses its lines: a table of the warehouse itself, not a temp table, and
 # dropped before the load commits (`LOAD_SCRATCH_SCHEMA`). DuckDB writes a big table's row
 # groups compressed into the file as they fill, where a temp table of 12M rows outgrows
-# the memory limit and spills uncompressed (10,000 x 24: 27.0 s against 30.9 s).
+# the memory limit and spills uncompressed (10,000 x 24, a noisy machine: 23-38 s against
+# 31-38 s).
 _CLASSIFIED = f"{LOAD_SCRATCH_SCHEMA}.events_classified"
 
 # One pass from the files to the rows: each line read, checked and shredded into the
