@@ -42,6 +42,8 @@ from churnhouse.warehouse import Warehouse, checked_identifier, open_warehouse
 
 # dbt reads its settings from the process environment: one build at a time per process.
 _BUILD_LOCK = threading.Lock()
+# The end of the run's data interval, for the dbt macro `as_of()` (read when models run).
+AS_OF_SETTING = "CHURN_AS_OF"
 
 _FAILED = {"error", "fail", "runtime error"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -120,7 +122,10 @@ def build(
     as_of_utc = naive_utc(as_of)
     warehouse = open_warehouse(warehouse_url)
     result = BuildResult(warehouse.kind, as_of_utc, checked_identifier(marts_schema))
-    vars_yaml = f"{{as_of: '{as_of_utc.isoformat(sep=' ')}', marts_schema: '{marts_schema}'}}"
+    # as_of goes in the environment, not in --vars: dbt parses the whole project again
+    # whenever the vars differ from the last parse, and as_of differs every night.
+    vars_yaml = f"{{marts_schema: '{marts_schema}'}}"
+    as_of_setting = {AS_OF_SETTING: as_of_utc.isoformat(sep=" ")}
     always = "resource_type:seed +resource_type:snapshot"
     selection = ["--select", f"{always} {select}"] if select else []
     work_dir = dbt_work_dir(warehouse)
@@ -137,7 +142,7 @@ def build(
         vars_yaml,
         *(["--full-refresh"] if full_refresh else []),
     ]
-    with _dbt_session(warehouse):
+    with _dbt_session(warehouse, as_of_setting):
         stage_result = _invoke("build", args, work_dir)
     (work_dir / SEEDS_STATE).write_text(seeds_fingerprint())
     kept = " (seeds unchanged, kept)" if seeds_kept else ""
@@ -234,10 +239,11 @@ def semantic_project(warehouse_url: str) -> Iterator[Path]:
 
 
 @contextmanager
-def _dbt_session(warehouse: Warehouse) -> Iterator[None]:
-    """One dbt use of the warehouse: this process's only one, its settings, the warehouse
-    held against other writers, and whatever dbt keeps open released afterwards."""
-    with _BUILD_LOCK, _dbt_environment(warehouse), warehouse.exclusive():
+def _dbt_session(warehouse: Warehouse, settings: dict[str, str] | None = None) -> Iterator[None]:
+    """One dbt use of the warehouse: this process's only one, its settings (and
+    `settings`), the warehouse held against other writers, and whatever dbt keeps open
+    released afterwards."""
+    with _BUILD_LOCK, _dbt_environment(warehouse, settings or {}), warehouse.exclusive():
         try:
             yield
         finally:
@@ -284,9 +290,9 @@ def _invoke(
 
 
 @contextmanager
-def _dbt_environment(warehouse: Warehouse) -> Iterator[None]:
-    """The settings profiles.yml reads, set for the run only, then restored."""
-    settings = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False", **warehouse.dbt_settings()}
+def _dbt_environment(warehouse: Warehouse, extra: dict[str, str]) -> Iterator[None]:
+    """The settings profiles.yml and the models read, set for the run only, then restored."""
+    settings = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False", **warehouse.dbt_settings(), **extra}
     saved = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     try:

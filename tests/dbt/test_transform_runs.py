@@ -117,3 +117,29 @@ def test_a_missing_exchange_rate_stops_the_build_naming_currency_and_month(tmp_p
     assert "no FX rate for currency cny month 2024-04" in message
     assert "int_invoice_lines_converted_to_usd" in message
     assert [name for name, _ in failure.value.failures] == ["int_invoice_lines_converted_to_usd"]
+
+
+def last_dbt_invocation_log(url: str) -> str:
+    from churnhouse.transform import dbt_work_dir
+    from churnhouse.warehouse import open_warehouse
+
+    log = (dbt_work_dir(open_warehouse(url)) / "logs" / "dbt.log").read_text()
+    return log[log.rindex("Running with dbt=") :]
+
+
+def test_the_next_night_reuses_the_parse_and_builds_as_of_its_own_end(tmp_path: Path):
+    """as_of changes every night; passed as a dbt var it made dbt parse the whole project
+    again every night. It is read from the environment when models run instead."""
+    url = str(tmp_path / "warehouse.duckdb")
+    build_company().write(url)
+    months = "SELECT max(month_start), count(*) FROM intermediate.int_reporting_months"
+    build(url, AS_OF, marts_schema="analytics")
+    first_months = query(url, months)
+    assert "Unable to do partial parsing" in last_dbt_invocation_log(url)  # nothing saved yet
+
+    build(url, AS_OF + timedelta(days=62), marts_schema="analytics")
+    second = last_dbt_invocation_log(url)
+    assert "Unable to do partial parsing" not in second
+    assert "skipping partial parsing" in second  # "Nothing changed, skipping ..."
+    later_months = query(url, months)
+    assert later_months[0][1] == first_months[0][1] + 2, (first_months, later_months)
