@@ -85,12 +85,15 @@ def test_a_failed_load_commits_nothing_and_is_recorded(warehouse, sources, monke
     assert statuses[-1][0] == "failed" and "disk full" in statuses[-1][1]
 
 
-def scratch_tables(warehouse) -> list[tuple]:
+def scratch_tables(tx) -> list[tuple]:
+    return tx.fetchall(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ?", [LOAD_SCRATCH_SCHEMA]
+    )
+
+
+def scratch_tables_left(warehouse) -> list[tuple]:
     with warehouse.transaction() as tx:
-        return tx.fetchall(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name = ?",
-            [LOAD_SCRATCH_SCHEMA],
-        )
+        return scratch_tables(tx)
 
 
 def test_a_duckdb_load_parses_into_a_table_that_never_outlives_it(tmp_path, sources, monkeypatch):
@@ -104,18 +107,13 @@ def test_a_duckdb_load_parses_into_a_table_that_never_outlives_it(tmp_path, sour
 
     def merge_and_look(tx, table, staged):
         if table.name == "events":
-            seen.extend(
-                tx.fetchall(
-                    "SELECT table_name FROM duckdb_tables() WHERE schema_name = ?",
-                    [LOAD_SCRATCH_SCHEMA],
-                )
-            )
+            seen.extend(scratch_tables(tx))
         original(tx, table, staged)
 
     monkeypatch.setattr(load, "merge_staged", merge_and_look)
     ingest("events", RUN, sources, warehouse)
     assert seen == [("events_classified",)], "the lines were parsed into the scratch table"
-    assert scratch_tables(warehouse) == []
+    assert scratch_tables_left(warehouse) == []
 
     def merge_then_fail(tx, table, staged):
         original(tx, table, staged)
@@ -124,7 +122,7 @@ def test_a_duckdb_load_parses_into_a_table_that_never_outlives_it(tmp_path, sour
     monkeypatch.setattr(load, "merge_staged", merge_then_fail)
     with pytest.raises(RuntimeError, match="disk full"):
         ingest("events", RUN, sources, warehouse)
-    assert scratch_tables(warehouse) == []
+    assert scratch_tables_left(warehouse) == []
     with warehouse.transaction() as tx:
         assert tx.fetchone("SELECT count(*) FROM raw.events") == (301,)
 
