@@ -19,14 +19,8 @@ workspaces as (
 ),
 
 workspace_months as (
-    select
-        workspace_id,
-        {{ month_of('activity_date') }} as month_start,
-        count(*) as user_days,
-        count(distinct user_id) as active_users,
-        count(distinct activity_date) as active_days
-    from {{ ref('int_activity_aggregated_to_daily_users') }}
-    group by workspace_id, {{ month_of('activity_date') }}
+    select workspace_id, month_start, user_days, active_users, active_days
+    from {{ ref('int_activity_aggregated_to_workspace_months') }}
 ),
 
 activity as (
