@@ -60,7 +60,6 @@ def assert_incremental_equals_full_refresh(url: str) -> None:
 
     late_events(AS_OF + timedelta(days=1)).write(url)
     build(url, AS_OF, marts_schema="analytics", select=ENGAGEMENT)
-    daily = table(url, "intermediate.int_activity_aggregated_to_daily_users", "1, 2, 3")
     engagement = table(url, "analytics.engagement_monthly", "customer_key, month")
     assert engagement != before  # the late events changed something ...
     june_acc_01 = query(
@@ -81,16 +80,46 @@ def assert_incremental_equals_full_refresh(url: str) -> None:
     later_group_call(AS_OF + timedelta(days=2)).write(url)
     build(url, AS_OF, marts_schema="analytics", select=ENGAGEMENT)
     assert march_users(url, "acc_07") == 2 and march_users(url, "acc_01") == march_acc_01 + 1
-    daily = table(url, "intermediate.int_activity_aggregated_to_daily_users", "1, 2, 3")
-    calls = table(url, "intermediate.int_activity_calls_assigned_to_workspaces", "message_id")
-    engagement = table(url, "analytics.engagement_monthly", "customer_key, month")
+    incremental = activity_tables(url)
 
     build(url, AS_OF, marts_schema="analytics", select=ENGAGEMENT, full_refresh=True)
-    assert table(url, "intermediate.int_activity_calls_assigned_to_workspaces", "message_id") == (
-        calls
-    )
-    assert table(url, "intermediate.int_activity_aggregated_to_daily_users", "1, 2, 3") == daily
-    assert table(url, "analytics.engagement_monthly", "customer_key, month") == engagement
+    assert activity_tables(url) == incremental
+
+
+# The incremental activity models and the mart built from them, each in a stable order.
+ACTIVITY_TABLES = {
+    "intermediate.int_activity_calls_assigned_to_workspaces": "message_id",
+    "intermediate.int_activity_aggregated_to_daily_users": "1, 2, 3",
+    "intermediate.int_activity_aggregated_to_workspace_months": "1, 2",
+    "intermediate.int_activity_aggregated_to_half_months": "1, 2, 3, 4",
+    "analytics.engagement_monthly": "customer_key, month",
+}
+
+
+def activity_tables(url: str) -> dict[str, list[tuple]]:
+    return {name: table(url, name, order) for name, order in ACTIVITY_TABLES.items()}
+
+
+def assert_first_events_after_the_first_build_are_taken(url: str) -> None:
+    """A company whose product events start after its first build (analytics added later):
+    the incremental models, empty until then, take every event of the next load."""
+    company = build_company()
+    events = company.rows.pop("events")
+    company.write(url)
+    build(url, AS_OF, marts_schema="analytics")
+    assert query(
+        url, "SELECT count(*) FROM intermediate.int_activity_aggregated_to_daily_users"
+    ) == [(0,)]
+
+    later = Company()
+    later.rows["events"] = [{**row, "_loaded_at": AS_OF + timedelta(days=1)} for row in events]
+    later.write(url)
+    build(url, AS_OF, marts_schema="analytics", select=ENGAGEMENT)
+    incremental = activity_tables(url)
+    assert all(incremental.values())  # every table has rows
+
+    build(url, AS_OF, marts_schema="analytics", select=ENGAGEMENT, full_refresh=True)
+    assert activity_tables(url) == incremental
 
 
 def test_an_incremental_run_equals_a_full_refresh(tmp_path: Path):
@@ -100,6 +129,15 @@ def test_an_incremental_run_equals_a_full_refresh(tmp_path: Path):
 @pytest.mark.postgres
 def test_an_incremental_run_equals_a_full_refresh_on_postgres(postgres_url):
     assert_incremental_equals_full_refresh(postgres_url)
+
+
+def test_events_that_start_after_the_first_build_are_all_taken(tmp_path: Path):
+    assert_first_events_after_the_first_build_are_taken(str(tmp_path / "warehouse.duckdb"))
+
+
+@pytest.mark.postgres
+def test_events_that_start_after_the_first_build_are_all_taken_on_postgres(postgres_url):
+    assert_first_events_after_the_first_build_are_taken(postgres_url)
 
 
 def test_a_missing_exchange_rate_stops_the_build_naming_currency_and_month(tmp_path: Path):

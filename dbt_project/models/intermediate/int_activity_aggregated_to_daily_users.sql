@@ -34,7 +34,7 @@ with activity as (
     select distinct event_date
     from activity
     where loaded_at > (
-        select {{ dbt.dateadd('minute', -var('events_load_overlap_minutes'), 'max(last_loaded_at)') }}
+        select {{ events_watermark('last_loaded_at') }}
         from {{ this }}
     )
 )

@@ -49,7 +49,7 @@ new_loads as (
     select *
     from events
     where loaded_at > (
-        select {{ dbt.dateadd('minute', -var('events_load_overlap_minutes'), 'max(loaded_at)') }}
+        select {{ events_watermark('loaded_at') }}
         from {{ this }}
     )
 ),

@@ -10,11 +10,23 @@
         select distinct {{ month_of('touched.activity_date') }}
         from {{ ref('int_activity_aggregated_to_daily_users') }} as touched
         where touched.last_loaded_at > (
-            select {{ dbt.dateadd('minute', -var('events_load_overlap_minutes'), 'max(last_loaded_at)') }}
+            select {{ events_watermark('last_loaded_at') }}
             from {{ this }}
         )
     )
     {%- else -%}
     true
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- The load time an incremental activity model reads from on its next run: the latest
+    `loaded_at_column` it holds, minus `events_load_overlap_minutes`; when it holds no row
+    yet (no events before its first build), the beginning of time, so that the first
+    events ever loaded are all taken. -#}
+{% macro events_watermark(loaded_at_column) -%}
+    coalesce(
+        {{ dbt.dateadd('minute', -var('events_load_overlap_minutes'), 'max(' ~ loaded_at_column ~ ')') }},
+        cast('1900-01-01 00:00:00' as timestamp)
+    )
 {%- endmacro %}
