@@ -13,26 +13,22 @@
 -- Incremental as int_activity_aggregated_to_workspace_months: a month is recomputed whole
 -- whenever the daily model rewrote one of its days since the last run.
 select
-    month_start,
+    {{ month_of('half_start') }} as month_start,
     workspace_id,
     user_id,
-    cast(case
-        when is_second_half then {{ dbt.dateadd('month', 1, 'month_start') }}
-        else {{ dbt.dateadd('day', 15, 'month_start') }}
-    end as date) as half_end,
+    {{ half_month_start(dbt.dateadd('day', 16, 'half_start')) }} as half_end,  -- the next half's start
     first_day,
     last_day,
     last_loaded_at
 from (
     select
-        {{ month_of('activity_date') }} as month_start,
+        {{ half_month_start('activity_date') }} as half_start,
         workspace_id,
         user_id,
-        extract(day from activity_date) > 15 as is_second_half,
         min(activity_date) as first_day,
         max(activity_date) as last_day,
         max(last_loaded_at) as last_loaded_at
     from {{ ref('int_activity_aggregated_to_daily_users') }}
     where {{ in_activity_months_touched('activity_date') }}
-    group by {{ month_of('activity_date') }}, workspace_id, user_id, extract(day from activity_date) > 15
+    group by {{ half_month_start('activity_date') }}, workspace_id, user_id
 ) as halves

@@ -127,11 +127,7 @@ workspace_timeline as (
 as_of_half_month_days as (
     select workspace_id, max(activity_date) as active_day
     from {{ ref('int_activity_aggregated_to_daily_users') }}
-    where activity_date >= cast(case
-            when extract(day from {{ as_of() }}) > 15
-                then {{ dbt.dateadd('day', 15, month_of(as_of())) }}
-            else {{ month_of(as_of()) }}
-        end as date)
+    where activity_date >= {{ half_month_start(as_of()) }}
       and activity_date < cast({{ as_of() }} as date)
     group by workspace_id
 ),
