@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from company import AS_OF, Company, build_company, query
 
+from churnhouse.contracts import PUBLISHED_MARTS
 from churnhouse.transform import DbtBuildError, build
+from churnhouse.warehouse import open_warehouse
 
 pytestmark = pytest.mark.slow  # each builds a company with dbt
 
@@ -138,6 +140,64 @@ def test_events_that_start_after_the_first_build_are_all_taken(tmp_path: Path):
 @pytest.mark.postgres
 def test_events_that_start_after_the_first_build_are_all_taken_on_postgres(postgres_url):
     assert_first_events_after_the_first_build_are_taken(postgres_url)
+
+
+def persistence_by_schema(url: str) -> dict[str, set[str]]:
+    """Per schema, the kinds of its tables: 'u' unlogged, 'p' permanent (pg_class)."""
+    rows = query(
+        url,
+        "SELECT n.nspname, c.relpersistence FROM pg_class AS c "
+        "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'r' AND n.nspname IN "
+        "('raw', 'seeds', 'snapshots', 'intermediate', 'analytics')",
+    )
+    kinds: dict[str, set[str]] = {}
+    for schema, kind in rows:
+        kinds.setdefault(schema, set()).add(kind)
+    return kinds
+
+
+def mart_tables(url: str) -> dict[str, list[tuple]]:
+    names = [
+        name
+        for (name,) in query(
+            url,
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'analytics' AND table_type = 'BASE TABLE'",
+        )
+    ]
+    return {name: table(url, f"analytics.{name}", "1") for name in names}
+
+
+@pytest.mark.postgres
+def test_intermediate_tables_are_unlogged_and_a_crash_that_empties_them_costs_nothing(
+    postgres_url,
+):
+    """On PostgreSQL the intermediate models skip the write-ahead log (they are rebuilt
+    from raw), the raw, seed, snapshot and mart tables keep it. A crash empties unlogged
+    tables; the next night's incremental build then takes every event again and
+    publishes exactly what it published before."""
+    url = postgres_url
+    build_company().write(url)
+    build(url, AS_OF, marts_schema="analytics")
+    kinds = persistence_by_schema(url)
+    assert kinds["intermediate"] == {"u"}
+    assert all(kinds[schema] == {"p"} for schema in ("raw", "seeds", "analytics"))
+    marts, activity = mart_tables(url), activity_tables(url)
+    assert set(PUBLISHED_MARTS) <= set(marts) and all(activity.values())
+
+    # What crash recovery does to every unlogged table: it comes back empty.
+    intermediate = query(
+        url,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'intermediate' "
+        "AND table_type = 'BASE TABLE'",
+    )
+    with open_warehouse(url).transaction() as tx:
+        for (name,) in intermediate:
+            tx.execute(f"TRUNCATE intermediate.{name}")
+    build(url, AS_OF, marts_schema="analytics")
+    assert mart_tables(url) == marts
+    assert activity_tables(url) == activity
 
 
 def test_a_missing_exchange_rate_stops_the_build_naming_currency_and_month(tmp_path: Path):
