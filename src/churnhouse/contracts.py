@@ -19,8 +19,13 @@ if TYPE_CHECKING:
 RAW_SCHEMA = "raw"
 AUDIT_SCHEMA = "analytics_audit"
 PUBLISHED_SCHEMA = "analytics"
-# Tables a DuckDB load parses into; they live only inside the load's transaction.
-LOAD_SCRATCH_SCHEMA = "_load_scratch"
+# Tables a bulk source parses into, in the raw schema beside the table they fill
+# (`raw._parsed_events`). On DuckDB they are written and committed just before the load's
+# transaction opens, under the same writer lock: numbering the rows of committed rows is
+# cheap, of rows inside an open transaction it is not. Every transaction drops what is
+# left of them (after a killed process, the next one), and a first load into an empty raw
+# table renames its parsed table into place instead of copying it (load.merge_staged).
+PARSED_PREFIX = "_parsed_"
 META_COLUMNS = {"_source": "TEXT", "_run_id": "TEXT", "_loaded_at": "TIMESTAMP"}
 
 # The marts a night publishes (one Airflow Asset each); a test holds this list
@@ -179,14 +184,20 @@ class Batch:
     """What one extractor produced for one raw table.
 
     Either `rows` (Arrow), or `fill`: a function that parses the source inside a
-    DuckDB connection into a temp table and returns the bad records it found, so
+    DuckDB connection into a temp view and returns the bad records it found, so
     bulk sources never leave DuckDB (on another warehouse the result is staged
-    as Arrow).
+    as Arrow). A bulk source may also give `parse_ahead`, run in the DuckDB
+    warehouse's connection before the load's transaction opens (`fill` then
+    finds its work done), and `parsed`: the raw-schema table `fill` leaves
+    holding exactly the staged rows in the raw table's columns, which a first
+    load renames into place (`Transaction.adopt_staged`).
     """
 
     table: RawTable
     rows: pa.Table | None = None
     fill: Callable[[Any, str], list[BadRecord]] | None = None
+    parse_ahead: Callable[[Any], None] | None = None
+    parsed: str | None = None
 
 
 class BatchInputUnreadable(Exception):

@@ -92,7 +92,10 @@ _CLASH = "_merge_clash"
 
 
 def merge_staged(tx: Transaction, table: RawTable, staged: str) -> None:
-    """Merge temp table `staged` into `table` following the table's merge rule."""
+    """Merge temp table `staged` into `table` following the table's merge rule (a first
+    load into an empty table may take the staged rows' own table instead: adopt_staged)."""
+    if table.merge != "replace" and tx.adopt_staged(table, staged):
+        return
     target = table.qualified_name
     match = _key_match(table.key, "t", "s")
     columns = ", ".join(table.all_columns)
@@ -191,7 +194,8 @@ def _load_once(
     warehouse: Warehouse, source: str, run: RunWindow, extracted: Extracted, started: float
 ) -> LoadResult:
     bad = list(extracted.bad)
-    with warehouse.transaction() as tx:
+    parse_ahead = [batch.parse_ahead for batch in extracted.batches if batch.parse_ahead]
+    with warehouse.transaction(parse_ahead) as tx:
         ensure_raw_tables(tx, [batch.table for batch in extracted.batches])
         rows_loaded = 0
         for index, batch in enumerate(extracted.batches):

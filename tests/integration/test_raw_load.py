@@ -9,9 +9,11 @@ import pytest
 from factories import table_fingerprint, track, write_partition
 
 from churnhouse.config import SourceSettings
-from churnhouse.contracts import LOAD_SCRATCH_SCHEMA, RunWindow
+from churnhouse.contracts import PARSED_PREFIX, RAW_SCHEMA, RunWindow
 from churnhouse.ingest import ingest
+from churnhouse.sources.events import EVENTS
 from churnhouse.warehouse import open_warehouse
+from churnhouse.warehouse.duckdb import DuckDBTransaction
 
 RUN = RunWindow("night-1", datetime(2024, 9, 2), datetime(2024, 9, 3))
 RAW_TABLES = ("raw.events", "raw._quarantine")
@@ -87,7 +89,9 @@ def test_a_failed_load_commits_nothing_and_is_recorded(warehouse, sources, monke
 
 def scratch_tables(tx) -> list[tuple]:
     return tx.fetchall(
-        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ?", [LOAD_SCRATCH_SCHEMA]
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? "
+        "AND starts_with(table_name, ?)",
+        [RAW_SCHEMA, PARSED_PREFIX],
     )
 
 
@@ -98,7 +102,8 @@ def scratch_tables_left(warehouse) -> list[tuple]:
 
 def test_a_duckdb_load_parses_into_a_table_that_never_outlives_it(tmp_path, sources, monkeypatch):
     """The events are parsed into a table of the warehouse file (not a temp table); it
-    is dropped before the load commits and gone with a load that fails."""
+    is renamed into place or dropped before the load commits, and gone with a load that
+    fails."""
     import churnhouse.load as load
 
     warehouse = open_warehouse(str(tmp_path / "scratch.duckdb"))
@@ -112,7 +117,7 @@ def test_a_duckdb_load_parses_into_a_table_that_never_outlives_it(tmp_path, sour
 
     monkeypatch.setattr(load, "merge_staged", merge_and_look)
     ingest("events", RUN, sources, warehouse)
-    assert seen == [("events_classified",)], "the lines were parsed into the scratch table"
+    assert seen == [("_parsed_events",)], "the lines were parsed into the scratch table"
     assert scratch_tables_left(warehouse) == []
 
     def merge_then_fail(tx, table, staged):
@@ -122,9 +127,53 @@ def test_a_duckdb_load_parses_into_a_table_that_never_outlives_it(tmp_path, sour
     monkeypatch.setattr(load, "merge_staged", merge_then_fail)
     with pytest.raises(RuntimeError, match="disk full"):
         ingest("events", RUN, sources, warehouse)
-    assert scratch_tables_left(warehouse) == []
+    with warehouse.connection() as connection:  # not a transaction: that would drop it too
+        left = connection.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE starts_with(table_name, ?)",
+            [PARSED_PREFIX],
+        ).fetchone()
+    assert left == (0,), "the failed load dropped what it parsed"
     with warehouse.transaction() as tx:
         assert tx.fetchone("SELECT count(*) FROM raw.events") == (301,)
+
+
+def test_a_first_duckdb_load_renames_its_parsed_rows_into_place(tmp_path, sources, monkeypatch):
+    """Into an empty raw.events the parsed table becomes raw.events (its rows are written
+    once); the table equals what the merge into an existing table gives, line numbers,
+    quarantine and the collapsed re-deliveries included, and later loads merge into it."""
+
+    adopted = []
+    original = DuckDBTransaction.adopt_staged
+
+    def adopt_and_record(self, table, staged):
+        adopted.append((table.name, original(self, table, staged)))
+        return adopted[-1][1]
+
+    monkeypatch.setattr(DuckDBTransaction, "adopt_staged", adopt_and_record)
+    renamed = open_warehouse(str(tmp_path / "renamed.duckdb"))
+    ingest("events", RUN, sources, renamed)
+    assert adopted[0] == ("events", True), "the first load took the parsed table as raw.events"
+
+    monkeypatch.setattr(DuckDBTransaction, "adopt_staged", lambda self, table, staged: False)
+    merged = open_warehouse(str(tmp_path / "merged.duckdb"))
+    ingest("events", RUN, sources, merged)
+    assert fingerprints(renamed) == fingerprints(merged)
+    with renamed.transaction() as tx:
+        lines = tx.fetchall("SELECT file, line, message_id FROM raw.events ORDER BY 1, 2 LIMIT 2")
+        columns = tx.fetchall(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND table_name = 'events' ORDER BY ordinal_position"
+        )
+    first_file = "dt=2024-09-01/part-0000.jsonl.gz"
+    assert lines == [(first_file, 1, "m0"), (first_file, 2, "m1")]
+    assert [name for (name,) in columns] == list(EVENTS.all_columns)
+
+    monkeypatch.setattr(DuckDBTransaction, "adopt_staged", adopt_and_record)
+    adopted.clear()
+    later = RunWindow("night-2", datetime(2024, 9, 3), datetime(2024, 9, 4))
+    ingest("events", later, sources, renamed)
+    assert adopted[0] == ("events", False), "a table holding rows is merged into"
+    assert fingerprints(renamed) == fingerprints(merged)
 
 
 def sources_root(sources):
@@ -159,10 +208,15 @@ def test_a_killed_load_leaves_no_partial_batch(tmp_path, sources):
     killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert killed.returncode == 9, killed.stderr
     warehouse = open_warehouse(str(path))
+    with warehouse.connection() as connection:
+        parsed = connection.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_parsed_events'"
+        ).fetchone()
+    assert parsed == (1,), "what the killed load parsed was committed before its transaction"
     with warehouse.transaction() as tx:
         tables = {row[0] for row in tx.fetchall("SELECT table_name FROM information_schema.tables")}
         assert "events" not in tables or tx.fetchone("SELECT count(*) FROM raw.events") == (0,)
-        assert "events_classified" not in tables, "the load's scratch table went with it"
+        assert "_parsed_events" not in tables, "the killed load's parsed rows are dropped"
 
     ingest("events", RUN, sources, warehouse)
     clean = open_warehouse(str(tmp_path / "clean.duckdb"))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from churnhouse.contracts import BadRecord, Batch
+    from churnhouse.contracts import BadRecord, Batch, RawTable
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -80,6 +80,12 @@ class Transaction(ABC):
     def refresh_statistics(self, table: str) -> None:
         """Bring the planner's statistics of `table` up to date after a bulk write."""
 
+    def adopt_staged(self, table: RawTable, staged: str) -> bool:
+        """Make the table behind staged batch `staged` raw table `table` itself, if the
+        warehouse can (`table` empty, the batch parsed into a table of its own): True when
+        done, and the merge has nothing left to do."""
+        return False
+
 
 class Warehouse(ABC):
     """A configured warehouse; `transaction()` opens it for one unit of work."""
@@ -92,8 +98,14 @@ class Warehouse(ABC):
         return f"{type(self).__name__}()"
 
     @abstractmethod
-    def transaction(self) -> AbstractContextManager[Transaction]:
-        """Open, BEGIN, yield, COMMIT (ROLLBACK on any error), close."""
+    def transaction(
+        self, parse_ahead: Sequence[Callable[[Any], None]] = ()
+    ) -> AbstractContextManager[Transaction]:
+        """Open, BEGIN, yield, COMMIT (ROLLBACK on any error), close.
+
+        `parse_ahead`: what bulk sources do in a DuckDB warehouse's own connection
+        before BEGIN (`Batch.parse_ahead`); a warehouse that parses elsewhere ignores it.
+        """
 
     @abstractmethod
     def read_frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame: ...

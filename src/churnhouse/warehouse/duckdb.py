@@ -18,13 +18,13 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from churnhouse.config import MEMORY_LIMIT_SETTING, duckdb_memory_limit
-from churnhouse.contracts import LOAD_SCRATCH_SCHEMA, PUBLISHED_SCHEMA, utc_now
+from churnhouse.contracts import PARSED_PREFIX, PUBLISHED_SCHEMA, RAW_SCHEMA, utc_now
 from churnhouse.warehouse import (
     PUBLICATION_TABLE,
     NothingToPublish,
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from churnhouse.contracts import BadRecord, Batch
+    from churnhouse.contracts import BadRecord, Batch, RawTable
 
 
 DBT_MEMORY_LIMIT_SETTING = "CHURN_DBT_DUCKDB_MEMORY_LIMIT"
@@ -72,6 +72,7 @@ def open_duckdb(path: Path):
 class DuckDBTransaction(Transaction):
     def __init__(self, connection) -> None:
         self.connection = connection
+        self._parsed: dict[str, str] = {}  # staged view -> the parsed table behind it
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         self.connection.execute(sql, params or [])
@@ -99,7 +100,25 @@ class DuckDBTransaction(Transaction):
             self.stage_arrow(name, batch.table.column_ddl(), batch.rows)
             return []
         # Bulk sources parse straight into the warehouse's own connection.
-        return batch.fill(self.connection, name)
+        bad = batch.fill(self.connection, name)
+        if batch.parsed:
+            self._parsed[name] = batch.parsed
+        return bad
+
+    def adopt_staged(self, table: RawTable, staged: str) -> bool:
+        """On a first load the parsed table becomes the raw table by a rename, so its
+        rows are written once. Only when the raw table is empty and both have the same
+        columns, in the same order, of the same types."""
+        parsed = self._parsed.get(staged)
+        if parsed is None or self.fetchone(f"SELECT EXISTS (FROM {table.qualified_name})")[0]:
+            return False
+        if _columns(self.connection, parsed) != _columns(self.connection, table.qualified_name):
+            return False
+        self.execute(f"DROP VIEW {staged}")
+        self.execute(f"DROP TABLE {table.qualified_name}")
+        self.execute(f"ALTER TABLE {parsed} RENAME TO {table.name}")
+        del self._parsed[staged]
+        return True
 
     def refresh_statistics(self, table: str) -> None:
         """Nothing to do: DuckDB updates its statistics as it writes."""
@@ -144,15 +163,27 @@ class DuckDBWarehouse(Warehouse):
                 connection.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[DuckDBTransaction]:
+    def transaction(
+        self, parse_ahead: Sequence[Callable[[Any], None]] = ()
+    ) -> Iterator[DuckDBTransaction]:
+        """`parse_ahead` runs first, under the same writer lock; what it parsed is dropped
+        with the transaction, committed or not (a killed process's, by the next one)."""
         with self.connection() as connection:
-            connection.execute("BEGIN TRANSACTION")
+            _drop_parsed_tables(connection)
+            try:
+                for parse in parse_ahead:
+                    parse(connection)
+                connection.execute("BEGIN TRANSACTION")
+            except BaseException:
+                _drop_parsed_tables(connection)
+                raise
             try:
                 yield DuckDBTransaction(connection)
             except BaseException:
                 connection.execute("ROLLBACK")
+                _drop_parsed_tables(connection)
                 raise
-            _drop_load_scratch(connection)
+            _drop_parsed_tables(connection)
             connection.execute("COMMIT")
 
     def read_frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
@@ -253,16 +284,23 @@ class DuckDBWarehouse(Warehouse):
             return [column[0] for column in cursor.description], cursor.fetchall()
 
 
-def _drop_load_scratch(connection) -> None:
-    """The tables a load parsed into, before it commits: created and dropped in one
-    transaction, they cost the commit nothing. (Each table is dropped by name: with
-    `DROP SCHEMA ... CASCADE` DuckDB 2.0 fails the commit.)"""
+def _drop_parsed_tables(connection) -> None:
+    """The tables loads parsed into (`raw._parsed_*`) that no load renamed into place."""
     for (table,) in connection.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND NOT temporary",
-        [LOAD_SCRATCH_SCHEMA],
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? "
+        "AND starts_with(table_name, ?) AND NOT temporary",
+        [RAW_SCHEMA, PARSED_PREFIX],
     ).fetchall():
-        connection.execute(f'DROP TABLE {LOAD_SCRATCH_SCHEMA}."{table}"')
-    connection.execute(f"DROP SCHEMA IF EXISTS {LOAD_SCRATCH_SCHEMA}")
+        connection.execute(f'DROP TABLE {RAW_SCHEMA}."{table}"')
+
+
+def _columns(connection, qualified_name: str) -> list[tuple]:
+    schema, name = qualified_name.split(".")
+    return connection.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, name],
+    ).fetchall()
 
 
 def _publication_as_of(path: Path, schema: str):

@@ -237,7 +237,9 @@ class PostgresWarehouse(Warehouse):
         return psycopg2.connect(libpq_dsn(self.url), options=flags)
 
     @contextmanager
-    def transaction(self) -> Iterator[PostgresTransaction]:
+    def transaction(self, parse_ahead=()) -> Iterator[PostgresTransaction]:
+        """Bulk sources parse in a scratch DuckDB while staging (`stage_batch`), so
+        `parse_ahead` has nothing to do here."""
         connection = self._connect()
         try:
             try:

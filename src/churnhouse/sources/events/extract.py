@@ -10,7 +10,8 @@ import pyarrow as pa
 
 from churnhouse.config import SourceSettings
 from churnhouse.contracts import (
-    LOAD_SCRATCH_SCHEMA,
+    PARSED_PREFIX,
+    RAW_SCHEMA,
     BadRecord,
     Batch,
     BatchInputUnreadable,
@@ -91,21 +92,29 @@ read_csv(?, columns = {'line': 'VARCHAR'}, delim = chr(31), quote = '', escape =
          header = false, filename = true, auto_detect = false, strict_mode = false)
 """
 
-# Where a load parses its lines: a table of the warehouse itself, not a temp table, and
-# dropped before the load commits (`LOAD_SCRATCH_SCHEMA`). DuckDB writes a big table's row
-# groups compressed into the file as they fill, where a temp table of 12M rows outgrows
-# the memory limit and spills uncompressed (10,000 x 24, a noisy machine: 23-38 s against
-# 31-38 s).
-_CLASSIFIED = f"{LOAD_SCRATCH_SCHEMA}.events_classified"
+# The table a load parses its lines into: every line one row, in file order, with the raw
+# columns and four working columns (`_WORK_COLUMNS`). It sits in the raw schema beside
+# raw.events (contracts.PARSED_PREFIX): after the working columns and the rows that are no
+# new event are dropped it holds exactly the rows to load, in raw.events' columns, and a
+# first load renames it into place, so 12M rows are written once, not twice (10,000 x 24:
+# 23-24 s against 34 s for parse and copy).
+PARSED = f"{RAW_SCHEMA}.{PARSED_PREFIX}events"
+_WORK_COLUMNS = {
+    "file_hash": "UBIGINT",
+    "id_hash": "UBIGINT",
+    "is_event": "BOOLEAN",
+    "reason": "TEXT",
+}
 
 # One pass from the files to the rows: each line read, checked and shredded into the
 # raw columns at once, so no table of every line's text is kept on the way (12M lines
 # are ~3 GB of text). Every line (blank ones too) is one row: in file order
-# (preserve_insertion_order) the rowid gives line numbers. Rows carry a hash of their
-# file's path, not the path (12M copies of it cost seconds), and a hash of the message
-# id, which finds re-deliveries by grouping integers (2.8 s against 7.2 s hashing then).
-_CLASSIFY_SQL = f"""
-CREATE TABLE {_CLASSIFIED} AS
+# (preserve_insertion_order) the rowid gives line numbers (`_number_lines`). Rows are
+# matched to their file by a hash of its path, and carry a hash of the message id, which
+# finds re-deliveries by grouping integers (2.8 s against 7.2 s hashing then). `line` is
+# the line's text until the last step, which names it `raw` and keeps it only where needed.
+_PARSE_SQL = f"""
+CREATE TABLE {PARSED} AS
 WITH lines AS (
     SELECT hash(filename) AS file_hash, line,  -- an empty line reads as NULL
            coalesce(json_valid(line) AND ltrim(line)[1] = '{{', false) AS is_object
@@ -135,46 +144,45 @@ WITH lines AS (
                WHEN event_tz IS NULL THEN 'unparseable timestamp: ' || e.timestamp
            END AS reason
     FROM checked
-)
-SELECT file_hash, hash(message_id) AS id_hash, is_object AND reason IS NULL AS is_event,
-       reason,
-       CASE WHEN reason IS NOT NULL OR (is_object AND {_BEYOND_CONTRACT}) THEN line END AS line,
-       message_id, e.type, e.event, e.name,
-       {_either("user_id")} AS user_id,
-       {_either("anonymous_id")} AS anonymous_id,
-       coalesce(
-           {_either("group_id")},
-           nullif(json_extract_string(e.context, '$.groupId'), ''),
-           nullif(json_extract_string(e.context, '$.group_id'), '')
-       ) AS group_id,
-       -- UTC wall time from the instant; cheaper than timezone('UTC', ...) (ICU)
-       make_timestamp(epoch_us(event_tz)) AS event_at,
-       make_timestamp(epoch_us(received_tz)) AS received_at,
-       e.timestamp AS timestamp_raw,
-       coalesce(
-           json_extract_string(e.traits, '$.email'),
-           json_extract_string(e.context, '$.traits.email')
-       ) AS email,
-       e.context::VARCHAR AS context,
-       e.properties::VARCHAR AS properties,
-       e.traits::VARCHAR AS traits
-FROM judged
-"""
-
-# Per file, once: its first row (line numbers) and its name from the partition on
-# (`dt=2024-09-01/part-0000.jsonl.gz`, whatever the root), and the partition's day.
-_FILE_STARTS_SQL = f"""
-CREATE TEMP TABLE file_starts AS
-WITH listed AS (
-    SELECT file_path, hash(file_path) AS file_hash,
-           regexp_extract(file_path, '(dt=[^/]+/[^/]+)$', 1) AS relative
+), shredded AS (
+    SELECT message_id, e.type, e.event, e.name,
+           {_either("user_id")} AS user_id,
+           {_either("anonymous_id")} AS anonymous_id,
+           coalesce(
+               {_either("group_id")},
+               nullif(json_extract_string(e.context, '$.groupId'), ''),
+               nullif(json_extract_string(e.context, '$.group_id'), '')
+           ) AS group_id,
+           -- UTC wall time from the instant; cheaper than timezone('UTC', ...) (ICU)
+           make_timestamp(epoch_us(event_tz)) AS event_at,
+           make_timestamp(epoch_us(received_tz)) AS received_at,
+           e.timestamp AS timestamp_raw,
+           coalesce(
+               json_extract_string(e.traits, '$.email'),
+               json_extract_string(e.context, '$.traits.email')
+           ) AS email,
+           e.context::VARCHAR AS context,
+           e.properties::VARCHAR AS properties,
+           e.traits::VARCHAR AS traits,
+           CASE WHEN reason IS NOT NULL OR (is_object AND {_BEYOND_CONTRACT}) THEN line END
+               AS raw,
+           file_hash, hash(message_id) AS id_hash, is_object AND reason IS NULL AS is_event,
+           reason
+    FROM judged
+), listed AS (  -- per file, once: its name from the partition on, and the partition's day
+    SELECT hash(file_path) AS file_hash,
+           regexp_extract(file_path, '(dt=[^/]+/[^/]+)$', 1) AS relative,
+           CAST(regexp_extract(file_path, 'dt=(\\d{{4}}-\\d{{2}}-\\d{{2}})/[^/]+$', 1)
+                AS DATE) AS dt
     FROM unnest(?) AS files(file_path)
-), starts AS (
-    SELECT file_hash, min(rowid) - 1 AS first_row FROM {_CLASSIFIED} GROUP BY file_hash
 )
-SELECT file_hash, file_path, first_row, relative,
-       CAST(regexp_extract(relative, 'dt=(\\d{{4}}-\\d{{2}}-\\d{{2}})', 1) AS DATE) AS dt
-FROM starts LEFT JOIN listed USING (file_hash)
+SELECT message_id, type, event, name, user_id, anonymous_id, group_id, event_at,
+       received_at, timestamp_raw, email, context, properties, traits, raw,
+       listed.dt, listed.relative AS file, CAST(NULL AS BIGINT) AS line,
+       '{SOURCE}' AS _source, ? AS _run_id,
+       timezone('UTC', now())::TIMESTAMP AS _loaded_at,
+       {", ".join(_WORK_COLUMNS)}
+FROM shredded LEFT JOIN listed USING (file_hash)
 """
 
 
@@ -232,38 +240,85 @@ def read_partitions(events_uri: str, since: date | None, until: date, run: RunWi
         files.extend(sorted(filesystem.glob(f"{folder}/*.jsonl*")))
     if not _is_local(filesystem):
         files = [filesystem.unstrip_protocol(path) for path in files]
-    return Batch(EVENTS, fill=partial(fill, files=files, filesystem=filesystem, run=run))
+    return _batch(files, filesystem, run)
+
+
+def _batch(files: list[str], filesystem, run: RunWindow) -> Batch:
+    work = {"files": files, "filesystem": filesystem, "run": run}
+    return Batch(
+        EVENTS,
+        fill=partial(fill, **work),
+        parse_ahead=partial(parse, **work),
+        parsed=PARSED,
+    )
+
+
+def parse(con, *, files: list[str], filesystem, run: RunWindow) -> None:
+    """Every line of `files` into `PARSED` inside DuckDB connection `con`, numbered by file
+    and line. On a DuckDB warehouse this runs in its own connection just before the load's
+    transaction (`Batch.parse_ahead`): the rows are committed when they are numbered."""
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+    con.execute(f"DROP TABLE IF EXISTS {PARSED}")
+    if not files:
+        work = ", ".join(f"{name} {kind}" for name, kind in _WORK_COLUMNS.items())
+        con.execute(f"CREATE TABLE {PARSED} ({EVENTS.column_ddl()}, {work})")
+        return
+    if not _is_local(filesystem):
+        con.register_filesystem(filesystem)
+    _check_paths_hash_apart(con, files)
+    con.execute("SET preserve_insertion_order = true")  # rowid must follow file order here
+    try:
+        _read_and_classify(con, files, filesystem, run)
+    finally:
+        con.execute("SET preserve_insertion_order = false")  # the rest may run in any order
+    _number_lines(con)
 
 
 def fill(con, staged: str, *, files: list[str], filesystem, run: RunWindow) -> list[BadRecord]:
-    """Parse `files` inside DuckDB connection `con` into temp view `staged`; return bad lines.
+    """The new events of `files` as temp view `staged` in DuckDB connection `con` (parsed
+    here unless `parse` ran ahead); returns the bad lines.
 
     On a DuckDB warehouse `con` is the warehouse's own connection, so rows go from
     the gzip files to the raw table without leaving DuckDB.
     """
-    con.execute("SET TimeZone = 'UTC'")
-    if not files:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} ({EVENTS.column_ddl()})")
-        return []
-    if not _is_local(filesystem):
-        con.register_filesystem(filesystem)
-    for name in ("file_starts", "later_copies"):
-        con.execute(f"DROP TABLE IF EXISTS temp.{name}")
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {LOAD_SCRATCH_SCHEMA}")
-    con.execute(f"DROP TABLE IF EXISTS {_CLASSIFIED}")
-    con.execute("SET preserve_insertion_order = true")  # rowid must follow file order here
-    _read_and_classify(con, files, filesystem, run)
-    con.execute("SET preserve_insertion_order = false")  # the rest may run in any order
-    con.execute(_FILE_STARTS_SQL, [files])
-    _check_every_file_is_known(con)
-    _create_good_rows_view(con, staged, run)
-    return _bad_rows(con)
+    if not _table_exists(con, PARSED):
+        parse(con, files=files, filesystem=filesystem, run=run)
+    _mark_later_copies(con)
+    bad = _bad_rows(con)
+    con.execute(
+        f"DELETE FROM {PARSED} WHERE NOT is_event OR rowid IN (SELECT row_id FROM later_copies)"
+    )
+    for column in _WORK_COLUMNS:
+        con.execute(f"ALTER TABLE {PARSED} DROP COLUMN {column}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {staged} AS SELECT * FROM {PARSED}")
+    return bad
+
+
+def _table_exists(con, qualified_name: str) -> bool:
+    schema, name = qualified_name.split(".")
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
+    )
+
+
+def _check_paths_hash_apart(con, files: list[str]) -> None:
+    """Lines find their file by a hash of its path: two listed paths must not share one."""
+    listed, distinct = con.execute(
+        "SELECT count(*), count(DISTINCT hash(file_path)) FROM unnest(?) AS files(file_path)",
+        [files],
+    ).fetchone()
+    if listed != distinct:
+        raise RuntimeError(f"events: {listed} files listed but {distinct} distinct path hashes")
 
 
 def _read_and_classify(con, files: list[str], filesystem, run: RunWindow) -> None:
-    """Every line of `files` into the scratch table, or BatchInputUnreadable naming each file
-    that cannot be read (not gzip, truncated, a line beyond DuckDB's limit) so the load
-    is done again without them.
+    """Every line of `files` into `PARSED`, or BatchInputUnreadable naming each file that
+    cannot be read (not gzip, truncated, a line beyond DuckDB's limit) so the load is
+    done again without them.
 
     The whole list is read at once; only when that fails is each file tried alone (in a
     scratch connection: a failed statement ends the warehouse's transaction), so a clean
@@ -272,7 +327,7 @@ def _read_and_classify(con, files: list[str], filesystem, run: RunWindow) -> Non
     import duckdb
 
     try:
-        con.execute(_CLASSIFY_SQL, [files])
+        con.execute(_PARSE_SQL, [files, files, run.run_id])
         return
     except duckdb.Error as error:
         unreadable = _unreadable_files(files, filesystem)
@@ -283,8 +338,30 @@ def _read_and_classify(con, files: list[str], filesystem, run: RunWindow) -> Non
             BadRecord("event_file", _relative(p), _relative(p), why)
             for p, why in unreadable.items()
         ]
-        batch = Batch(EVENTS, fill=partial(fill, files=readable, filesystem=filesystem, run=run))
-        raise BatchInputUnreadable(batch, bad) from error
+        raise BatchInputUnreadable(_batch(readable, filesystem, run), bad) from error
+
+
+def _number_lines(con) -> None:
+    """`line` from the rowid (file order): each file's rows follow one another. Every row
+    must belong to a listed file, else lines would be mislabelled."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE file_starts AS "
+        "SELECT file_hash, min(rowid) - 1 AS first_row, "
+        "count(*) FILTER (WHERE file IS NULL) AS unlisted_rows "
+        f"FROM {PARSED} GROUP BY file_hash"
+    )
+    read, unlisted = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE unlisted_rows > 0) FROM file_starts"
+    ).fetchone()
+    if unlisted:
+        raise RuntimeError(
+            f"events: {unlisted} of {read} files read are not among the listed paths: "
+            "cannot tell the lines of each file apart"
+        )
+    con.execute(
+        f"UPDATE {PARSED} AS p SET line = p.rowid - s.first_row "
+        "FROM file_starts AS s WHERE s.file_hash = p.file_hash"
+    )
 
 
 def _unreadable_files(files: list[str], filesystem) -> dict[str, str]:
@@ -312,13 +389,15 @@ def _relative(path: str) -> str:
 def read_events(
     events_uri: str, since: date | None, until: date, run: RunWindow
 ) -> tuple[pa.Table, list[BadRecord]]:
-    """The good rows as Arrow and the bad lines, parsed in a private in-memory DuckDB."""
+    """The good rows as Arrow, in file and line order, and the bad lines, parsed in a
+    private in-memory DuckDB."""
     import duckdb
 
     batch = read_partitions(events_uri, since, until, run)
     con = duckdb.connect()
     bad = batch.fill(con, "events_batch")
-    return con.sql("FROM events_batch").to_arrow_table().cast(EVENTS.arrow_schema()), bad
+    rows = con.sql("FROM events_batch ORDER BY file, line").to_arrow_table()
+    return rows.cast(EVENTS.arrow_schema()), bad
 
 
 def _mark_later_copies(con) -> None:
@@ -327,54 +406,18 @@ def _mark_later_copies(con) -> None:
         f"""
         CREATE OR REPLACE TEMP TABLE later_copies AS
         WITH repeated AS (  -- grouped by a hash first: integers group faster than strings
-            SELECT id_hash FROM {_CLASSIFIED} WHERE is_event GROUP BY 1 HAVING count(*) > 1
+            SELECT id_hash FROM {PARSED} WHERE is_event GROUP BY 1 HAVING count(*) > 1
         )
-        SELECT c.rowid AS row_id FROM {_CLASSIFIED} AS c JOIN file_starts USING (file_hash)
+        SELECT rowid AS row_id FROM {PARSED}
         WHERE is_event AND id_hash IN (SELECT id_hash FROM repeated)
-        QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY file_path, c.rowid) > 1
+        QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY file, line) > 1
         """
     )
-
-
-def _create_good_rows_view(con, staged: str, run: RunWindow) -> None:
-    """A view, not a table: the rows are written once, straight into the raw table."""
-    _mark_later_copies(con)
-    run_id = run.run_id.replace("'", "''")
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP VIEW {staged} AS
-        SELECT message_id, type, event, name, user_id, anonymous_id, group_id,
-               event_at, received_at, timestamp_raw, email, context, properties, traits,
-               c.line AS raw,  -- kept only beyond the contract (see _BEYOND_CONTRACT)
-               dt,
-               relative AS file,
-               c.rowid - first_row AS line,
-               '{SOURCE}' AS _source, '{run_id}' AS _run_id,
-               timezone('UTC', now())::TIMESTAMP AS _loaded_at
-        FROM {_CLASSIFIED} AS c JOIN file_starts USING (file_hash)
-        WHERE is_event
-          AND c.rowid NOT IN (SELECT row_id FROM later_copies)
-        """
-    )
-
-
-def _check_every_file_is_known(con) -> None:
-    """Each file that gave lines is exactly one listed file (else lines would be mislabelled)."""
-    read, distinct, unlisted = con.execute(
-        "SELECT count(*), count(DISTINCT file_hash), count(*) FILTER (WHERE file_path IS NULL) "
-        "FROM file_starts"
-    ).fetchone()
-    if read != distinct or unlisted:
-        raise RuntimeError(
-            f"events: {read} files read, {distinct} distinct path hashes, "
-            f"{unlisted} unlisted: cannot tell the lines of each file apart"
-        )
 
 
 def _bad_rows(con) -> list[BadRecord]:
     rows = con.execute(
-        "SELECT relative || ':' || (c.rowid - first_row), line, reason "
-        f"FROM {_CLASSIFIED} AS c JOIN file_starts USING (file_hash) "
-        "WHERE reason IS NOT NULL ORDER BY file_path, c.rowid"
+        f"SELECT file || ':' || line, raw, reason FROM {PARSED} "
+        "WHERE reason IS NOT NULL ORDER BY file, line"
     ).fetchall()
     return [BadRecord("event", location, line, reason) for location, line, reason in rows]
