@@ -183,14 +183,13 @@ class BadRecord:
 class Batch:
     """What one extractor produced for one raw table.
 
-    Either `rows` (Arrow), or `fill`: a function that parses the source inside a
-    DuckDB connection into a temp view and returns the bad records it found, so
-    bulk sources never leave DuckDB (on another warehouse the result is staged
-    as Arrow). A bulk source may also give `parse_ahead`, run in the DuckDB
-    warehouse's connection before the load's transaction opens (`fill` then
-    finds its work done), and `parsed`: the raw-schema table `fill` leaves
-    holding exactly the staged rows in the raw table's columns, which a first
-    load renames into place (`Transaction.adopt_staged`).
+    Either `rows` (Arrow), or a bulk source parsed inside a DuckDB connection, so
+    it never leaves DuckDB (on another warehouse the result is staged as Arrow):
+    `parse_ahead` parses it into `parsed`, a raw-schema table (a DuckDB warehouse
+    runs it before the load's transaction opens, another warehouse in its scratch
+    DuckDB), then `fill`, in the same connection, leaves there exactly the rows to
+    load, in the raw table's columns, as temp view `staged`, and returns the bad
+    records. A first load renames `parsed` into place (`Transaction.adopt_staged`).
     """
 
     table: RawTable

@@ -180,6 +180,8 @@ class PostgresTransaction(Transaction):
             return []
         # A bulk source parses in a scratch DuckDB; its rows stream in batch by batch.
         with scratch_duckdb() as scratch:
+            if batch.parse_ahead:
+                batch.parse_ahead(scratch)
             bad = batch.fill(scratch, "scratch_batch")
             schema = batch.table.arrow_schema()
             reader = scratch.sql("FROM scratch_batch").to_arrow_reader(COPY_BATCH_ROWS)
@@ -239,7 +241,7 @@ class PostgresWarehouse(Warehouse):
     @contextmanager
     def transaction(self, parse_ahead=()) -> Iterator[PostgresTransaction]:
         """Bulk sources parse in a scratch DuckDB while staging (`stage_batch`), so
-        `parse_ahead` has nothing to do here."""
+        `parse_ahead` is run there, not here."""
         connection = self._connect()
         try:
             try:

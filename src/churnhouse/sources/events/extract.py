@@ -244,11 +244,10 @@ def read_partitions(events_uri: str, since: date | None, until: date, run: RunWi
 
 
 def _batch(files: list[str], filesystem, run: RunWindow) -> Batch:
-    work = {"files": files, "filesystem": filesystem, "run": run}
     return Batch(
         EVENTS,
-        fill=partial(fill, **work),
-        parse_ahead=partial(parse, **work),
+        fill=fill,
+        parse_ahead=partial(parse, files=files, filesystem=filesystem, run=run),
         parsed=PARSED,
     )
 
@@ -275,15 +274,13 @@ def parse(con, *, files: list[str], filesystem, run: RunWindow) -> None:
     _number_lines(con)
 
 
-def fill(con, staged: str, *, files: list[str], filesystem, run: RunWindow) -> list[BadRecord]:
-    """The new events of `files` as temp view `staged` in DuckDB connection `con` (parsed
-    here unless `parse` ran ahead); returns the bad lines.
+def fill(con, staged: str) -> list[BadRecord]:
+    """The new events `parse` left in `PARSED` as temp view `staged` in DuckDB connection
+    `con`; returns the bad lines.
 
     On a DuckDB warehouse `con` is the warehouse's own connection, so rows go from
     the gzip files to the raw table without leaving DuckDB.
     """
-    if not _table_exists(con, PARSED):
-        parse(con, files=files, filesystem=filesystem, run=run)
     _mark_later_copies(con)
     bad = _bad_rows(con)
     con.execute(
@@ -293,16 +290,6 @@ def fill(con, staged: str, *, files: list[str], filesystem, run: RunWindow) -> l
         con.execute(f"ALTER TABLE {PARSED} DROP COLUMN {column}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW {staged} AS SELECT * FROM {PARSED}")
     return bad
-
-
-def _table_exists(con, qualified_name: str) -> bool:
-    schema, name = qualified_name.split(".")
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-            [schema, name],
-        ).fetchone()[0]
-    )
 
 
 def _check_paths_hash_apart(con, files: list[str]) -> None:
@@ -395,6 +382,7 @@ def read_events(
 
     batch = read_partitions(events_uri, since, until, run)
     con = duckdb.connect()
+    batch.parse_ahead(con)
     bad = batch.fill(con, "events_batch")
     rows = con.sql("FROM events_batch ORDER BY file, line").to_arrow_table()
     return rows.cast(EVENTS.arrow_schema()), bad
