@@ -20,20 +20,32 @@
 {%- endmacro %}
 
 {#- DuckDB divides decimals in floating point: divide the scaled integers by long division
-    (integer part, then 3 x 17 digits) and let the exact decimal text become the double. -#}
+    (integer part, then 3 x 17 digits) and let the exact decimal text become the double.
+    Each step is a lambda over a one-element list so that DuckDB computes the scaled
+    operands and each remainder once (written out inline, every digit recomputed them:
+    1.2 s for three rates over 113,000 health rows, 0.5 s this way). -#}
 {% macro default__safe_rate(numerator, denominator) -%}
-    {%- set n = 'cast(abs(cast(' ~ numerator ~ ' as decimal(38, 12))) * 1000000000000 as hugeint)' -%}
-    {%- set d = 'cast(abs(cast(' ~ denominator ~ ' as decimal(38, 12))) * 1000000000000 as hugeint)' -%}
     {%- set e17 = 'cast(100000000000000000 as hugeint)' -%}
     (case
         when cast({{ denominator }} as decimal(38, 12)) = 0 then null
         else sign(cast({{ numerator }} as decimal(38, 12))) * sign(cast({{ denominator }} as decimal(38, 12)))
-            * cast(
-                cast({{ n }} // {{ d }} as varchar) || '.'
-                || lpad(cast((({{ n }} % {{ d }}) * {{ e17 }}) // {{ d }} as varchar), 17, '0')
-                || lpad(cast(((({{ n }} % {{ d }}) * {{ e17 }}) % {{ d }} * {{ e17 }}) // {{ d }} as varchar), 17, '0')
-                || lpad(cast((((({{ n }} % {{ d }}) * {{ e17 }}) % {{ d }} * {{ e17 }}) % {{ d }} * {{ e17 }}) // {{ d }} as varchar), 17, '0')
-              as double)
+            * list_transform(
+                [{'n': cast(abs(cast({{ numerator }} as decimal(38, 12))) * 1000000000000 as hugeint),
+                  'd': cast(abs(cast({{ denominator }} as decimal(38, 12))) * 1000000000000 as hugeint)}],
+                lambda scaled: list_transform(
+                    [{'whole': scaled.n // scaled.d, 'rest': (scaled.n % scaled.d) * {{ e17 }}, 'd': scaled.d}],
+                    lambda first: list_transform(
+                        [{'whole': first.whole, 'digits': first.rest // first.d,
+                          'rest': (first.rest % first.d) * {{ e17 }}, 'd': first.d}],
+                        lambda second: cast(
+                            cast(second.whole as varchar) || '.'
+                            || lpad(cast(second.digits as varchar), 17, '0')
+                            || lpad(cast(second.rest // second.d as varchar), 17, '0')
+                            || lpad(cast(((second.rest % second.d) * {{ e17 }}) // second.d as varchar), 17, '0')
+                          as double)
+                    )[1]
+                )[1]
+            )[1]
     end)
 {%- endmacro %}
 
