@@ -84,3 +84,35 @@ def test_the_index_opens_offline_styled_with_its_results_table(data_docs, browse
         assert requests == [] and errors == []
     finally:
         page.close()
+
+
+def test_a_passing_raw_gate_leaves_the_index_to_the_marts_gate_and_a_failing_one_builds_it(
+    tmp_path, monkeypatch
+):
+    """The site index is rebuilt once a night: a raw gate that passes writes its pages
+    only (the marts gate lists them); one that fails, ending the night, rebuilds the index
+    itself, listing the failure and the earlier night's pages."""
+    from churnhouse.gates import GateFailed
+
+    monkeypatch.setenv("CHURN_HOME", str(tmp_path))
+    warehouse = open_warehouse(str(tmp_path / "w.duckdb"))
+    with warehouse.transaction() as tx:
+        ensure_raw_tables(tx, [t for tables in all_raw_tables().values() for t in tables])
+    passing, failing = NIGHTS
+    run_raw_gate(warehouse, "crm", passing)
+    site = data_docs_dir()
+    assert not (site / "index.html").exists()
+    written = next((site / "validations" / "raw_crm_accounts" / passing.run_id).rglob("*.html"))
+
+    with warehouse.transaction() as tx:
+        tx.execute(
+            "INSERT INTO raw.crm_accounts (account_id, updated_at, region, segment, _run_id) "
+            "VALUES ('acc_1', TIMESTAMP '2024-03-31 10:00:00', 'mars', 'smb', ?)",
+            [failing.run_id],
+        )
+    with pytest.raises(GateFailed, match="region"):
+        run_raw_gate(warehouse, "crm", failing)
+    index = (site / "index.html").read_text()
+    failed = next((site / "validations" / "raw_crm_accounts" / failing.run_id).rglob("*.html"))
+    for page in (written, failed):
+        assert quote(str(page.relative_to(site))) in index

@@ -71,7 +71,9 @@ def run_raw_gate(
             outcomes.append(volume)
     outcomes.extend(quarantine_outcomes(validator, warehouse, sources, run))
 
-    validator.finish()
+    # The site index is rebuilt once a night, by the marts gate, which lists these
+    # validations too; a failing raw gate (the night stops here) rebuilds it itself.
+    validator.finish(build_index=not all(outcome.success for outcome in outcomes))
     record_outcomes(warehouse, run, "raw", outcomes)
     if rejected:
         held = hold_rejected_rows(warehouse, run, rejected)

@@ -61,12 +61,15 @@ class Validator:
         self.gx, self.context = gx_context()
         self.results: list = []  # GE's identifiers of the validation results stored
 
-    def finish(self) -> None:
+    def finish(self, build_index: bool = True) -> None:
         """Build the Data Docs pages of this gate's validations, once, and point them at
-        the vendored assets (offline). One build per gate, not per suite: each build
-        re-renders the site index over every night's results."""
+        the vendored assets (offline). One build per gate, not per suite. The site index
+        re-reads up to `CHURN_DATA_DOCS_INDEX_LIMIT` stored results (most of a build's
+        time): `build_index=False` leaves it to the night's next gate."""
         if self.results:
-            self.context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=self.results)
+            self.context.build_data_docs(
+                site_names=[SITE_NAME], resource_identifiers=self.results, build_index=build_index
+            )
         make_offline(data_docs_dir(), since=self.started)
 
     def frame(self, name: str, frame, expectations: list, table: str) -> Outcome:
