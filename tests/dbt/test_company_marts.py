@@ -513,6 +513,24 @@ def test_a_planted_mistake_fails_its_dbt_unit_test(
     assert [name for name, _ in failure.value.failures] == [unit_test]
 
 
+def failed_tests_after_planting(built_duckdb, tmp_path, plant: str, params, select: str):
+    """Names of the dbt tests that stop a build of `select` on a copy of the built company
+    after `plant` (SQL, `params`) put a bad row in it."""
+    import shutil
+
+    import duckdb
+
+    from churnhouse.transform import DbtBuildError
+
+    warehouse = tmp_path / "copy.duckdb"
+    shutil.copy(built_duckdb, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(plant, params)
+    with pytest.raises(DbtBuildError) as failure:
+        build(str(warehouse), AS_OF, marts_schema="analytics", select=select)
+    return [name for name, _ in failure.value.failures]
+
+
 @pytest.mark.parametrize(
     "later",
     ["1 DAY", "0 DAYS"],
@@ -525,23 +543,14 @@ def test_a_duplicate_call_in_the_latest_load_fails_the_uniqueness_test(
     call that slipped past the loader stops the build, naming the test. When the latest
     load is most of the table (here: the copy joins the company's one load) the test
     groups the whole table instead."""
-    import shutil
-
-    import duckdb
-
-    from churnhouse.transform import DbtBuildError
-
-    warehouse = tmp_path / "copy.duckdb"
-    shutil.copy(built_duckdb, warehouse)
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute(
-            "INSERT INTO raw.events SELECT * REPLACE (_loaded_at + CAST(? AS INTERVAL) AS _loaded_at) "
-            "FROM raw.events ORDER BY message_id LIMIT 1",
-            [later],
-        )
-    with pytest.raises(DbtBuildError) as failure:
-        build(str(warehouse), AS_OF, marts_schema="analytics", select="source:events")
-    names = [name for name, _ in failure.value.failures]
+    names = failed_tests_after_planting(
+        built_duckdb,
+        tmp_path,
+        "INSERT INTO raw.events SELECT * REPLACE (_loaded_at + CAST(? AS INTERVAL) AS _loaded_at) "
+        "FROM raw.events ORDER BY message_id LIMIT 1",
+        [later],
+        "source:events",
+    )
     assert names == ["source_unique_since_latest_load_events_events_message_id___loaded_at"]
 
 
@@ -549,24 +558,16 @@ def test_a_call_without_id_in_the_latest_load_fails_the_not_null_test(built_duck
     """Raw events are checked for a null message_id in the latest load only (earlier loads
     were checked their night): one that slipped past the loader stops the build, naming
     the test."""
-    import shutil
-
-    import duckdb
-
-    from churnhouse.transform import DbtBuildError
-
-    warehouse = tmp_path / "copy.duckdb"
-    shutil.copy(built_duckdb, warehouse)
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute(
-            "INSERT INTO raw.events SELECT * REPLACE "
-            "(NULL AS message_id, "
-            "(SELECT max(_loaded_at) FROM raw.events) + INTERVAL 1 DAY AS _loaded_at) "
-            "FROM raw.events ORDER BY message_id LIMIT 1"
-        )
-    with pytest.raises(DbtBuildError) as failure:
-        build(str(warehouse), AS_OF, marts_schema="analytics", select="source:events")
-    names = [name for name, _ in failure.value.failures]
+    names = failed_tests_after_planting(
+        built_duckdb,
+        tmp_path,
+        "INSERT INTO raw.events SELECT * REPLACE "
+        "(NULL AS message_id, "
+        "(SELECT max(_loaded_at) FROM raw.events) + INTERVAL 1 DAY AS _loaded_at) "
+        "FROM raw.events ORDER BY message_id LIMIT 1",
+        [],
+        "source:events",
+    )
     assert names == ["source_not_null_since_latest_load_events_events_message_id___loaded_at"]
 
 
@@ -575,24 +576,15 @@ def test_a_repeated_row_in_the_days_the_last_run_rewrote_fails_the_grain_test(
 ):
     """The daily activity's grain is checked over the days that hold the latest load's rows
     (the days its last run rewrote): a repeated user-day there stops the build."""
-    import shutil
-
-    import duckdb
-
-    from churnhouse.transform import DbtBuildError
-
-    warehouse = tmp_path / "copy.duckdb"
-    shutil.copy(built_duckdb, warehouse)
     daily = "intermediate.int_activity_aggregated_to_daily_users"
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute(
-            f"INSERT INTO {daily} SELECT * FROM {daily} "
-            f"WHERE last_loaded_at = (SELECT max(last_loaded_at) FROM {daily}) LIMIT 1"
-        )
-    model = "int_activity_aggregated_to_daily_users"
-    with pytest.raises(DbtBuildError) as failure:
-        build(str(warehouse), AS_OF, marts_schema="analytics", select=model)
-    names = [name for name, _ in failure.value.failures]
+    names = failed_tests_after_planting(
+        built_duckdb,
+        tmp_path,
+        f"INSERT INTO {daily} SELECT * FROM {daily} "
+        f"WHERE last_loaded_at = (SELECT max(last_loaded_at) FROM {daily}) LIMIT 1",
+        [],
+        "int_activity_aggregated_to_daily_users",
+    )
     assert names == [
         "unique_combination_int_activity_aggregated_to_daily_users_"
         "activity_date__workspace_id__user_id__last_loaded_at__activity_date"
