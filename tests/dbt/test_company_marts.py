@@ -571,6 +571,35 @@ def test_a_call_without_id_in_the_latest_load_fails_the_not_null_test(built_duck
     assert names == ["source_not_null_since_latest_load_events_events_message_id___loaded_at"]
 
 
+def test_a_null_fails_the_models_one_not_null_test_naming_the_column(built_duckdb, tmp_path):
+    """A model's not-null columns are checked by one test (one scan, one dbt node): an
+    invoice line without its period's end stops the build, and the failing row says
+    which of the four columns is null."""
+    import duckdb
+
+    lines = "raw.billing_invoice_lines"
+    names = failed_tests_after_planting(
+        built_duckdb,
+        tmp_path,
+        f"INSERT INTO {lines} SELECT * REPLACE (line_id || '_copy' AS line_id, NULL AS period_end) "
+        f"FROM {lines} ORDER BY invoice_id, line_id LIMIT 1",
+        [],
+        "stg_billing__invoice_lines",
+    )
+    assert names == [
+        "not_null_columns_stg_billing__invoice_lines_invoice_id__line_id__period_start__period_end"
+    ]
+    # dbt shortens a long test's file name to a hash; it is the model's only such test
+    compiled_dir = tmp_path / "copy.duckdb.dbt" / "target" / "compiled"
+    (compiled,) = compiled_dir.rglob("stg_billing__invoice_lines.yml/not_null_columns_*.sql")
+    with duckdb.connect(str(tmp_path / "copy.duckdb")) as con:
+        failing = con.execute(compiled.read_text()).fetchall()
+        planted = con.execute(
+            f"SELECT invoice_id, line_id, period_start FROM {lines} WHERE period_end IS NULL"
+        ).fetchall()
+    assert failing == [("period_end", *planted[0], None)]
+
+
 def test_a_repeated_row_in_the_days_the_last_run_rewrote_fails_the_grain_test(
     built_duckdb, tmp_path
 ):

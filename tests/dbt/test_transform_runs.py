@@ -241,3 +241,42 @@ def test_the_next_night_reuses_the_parse_and_builds_as_of_its_own_end(tmp_path: 
     assert "skipping partial parsing" in second  # "Nothing changed, skipping ..."
     later_months = query(url, months)
     assert later_months[0][1] == first_months[0][1] + 2, (first_months, later_months)
+
+
+def test_a_night_makes_the_staging_views_again_only_when_they_changed_or_are_gone(
+    built_duckdb, tmp_path, monkeypatch
+):
+    """The staging views are made by the first build and kept by the next while the project
+    files are the same and the views are there (their tests run every time); a dropped view
+    or an edited staging file makes them all again."""
+    import json
+    import shutil
+
+    import duckdb
+
+    from churnhouse.config import dbt_project_dir
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_duckdb, warehouse)
+    shutil.copytree(f"{built_duckdb}.dbt", f"{warehouse}.dbt")
+
+    def staging_nodes_built() -> tuple[bool, bool]:
+        build(str(warehouse), AS_OF, marts_schema="analytics")
+        results = json.loads(Path(f"{warehouse}.dbt/target/run_results.json").read_text())
+        ids = [result["unique_id"] for result in results["results"]]
+        views = any(node.startswith("model.churnhouse.stg_") for node in ids)
+        tests = any(node.startswith("test.") and "_stg_" in node for node in ids)
+        return views, tests
+
+    assert staging_nodes_built() == (False, True)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("DROP VIEW staging.stg_crm__users")
+    assert staging_nodes_built() == (True, True)
+    assert staging_nodes_built() == (False, True)
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(dbt_project_dir(), project, ignore=shutil.ignore_patterns("target", "logs"))
+    users = project / "models" / "staging" / "crm" / "stg_crm__users.sql"
+    users.write_text(users.read_text() + "\n-- edited\n")
+    monkeypatch.setenv("CHURN_DBT_PROJECT_DIR", str(project))
+    assert staging_nodes_built() == (True, True)

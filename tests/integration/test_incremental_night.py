@@ -6,19 +6,21 @@ the last two days as ordinary nights (incremental dbt); warehouse B is built fro
 empty, in full, as of the same end. Every published table has the same rows in
 both. Real loads, gates, dbt and publication, on DuckDB and on PostgreSQL (the
 incremental SQL runs differently on each: delete+insert on both, different engines).
-The ordinary nights leave the unchanged seed tables alone.
+The ordinary nights leave the unchanged seed tables and staging views alone, and
+still run the data tests on them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from factories import published_checksums
 
-from churnhouse.config import sources_for_bundle
+from churnhouse.config import dbt_project_dir, sources_for_bundle
 from churnhouse.contracts import RunWindow
 from churnhouse.devkit.bench import run_night
 from churnhouse.devkit.simulator import bundle_as_of, simulate
@@ -54,11 +56,14 @@ def test_incremental_nights_publish_the_same_tables_as_a_full_rebuild(two_wareho
     end = bundle_as_of(bundle)
 
     run_night(nightly, sources, window("first", end, 2), label="from empty", full_refresh=True)
-    assert "seed" in built_resource_types(nightly)
+    first = built_nodes(nightly)
+    assert {"seed", "seed test", "staging view", "staging test"} <= first
     for name, days_before_end in (("second", 1), ("third", 0)):
         run_night(nightly, sources, window(name, end, days_before_end), label=name)
-        # The seed files did not change: their tables are not loaded again.
-        assert "seed" not in built_resource_types(nightly)
+        # The seed files and staging SQL did not change: their tables and views are not
+        # made again (nor the seeds tested); the raw data behind the views did, and their
+        # tests run.
+        assert built_nodes(nightly) == first - {"seed", "seed test", "staging view"}
     run_night(rebuilt, sources, window("rebuild", end, 0), label="rebuild", full_refresh=True)
 
     incremental, full = published_checksums(nightly), published_checksums(rebuilt)
@@ -69,7 +74,24 @@ def test_incremental_nights_publish_the_same_tables_as_a_full_rebuild(two_wareho
     assert incremental == full
 
 
-def built_resource_types(warehouse) -> set[str]:
-    """What the warehouse's last dbt build ran (dbt's run_results.json)."""
+def built_nodes(warehouse) -> set[str]:
+    """The kinds of node the warehouse's last dbt build ran (dbt's run_results.json): its
+    resource types, with the staging views and the tests on them and on seeds apart."""
     results = json.loads((dbt_work_dir(warehouse) / "target" / "run_results.json").read_text())
-    return {result["unique_id"].split(".")[0] for result in results["results"]}
+    kinds = set()
+    for result in results["results"]:
+        kind, _, name = result["unique_id"].split(".")[:3]
+        if "_stg_" in f"_{name}":
+            kinds.add(f"staging {'view' if kind == 'model' else kind}")
+        elif kind == "test" and SEED_TEST.match(name):
+            kinds.add("seed test")
+        else:
+            kinds.add(kind)
+    return kinds
+
+
+SEEDS = sorted(path.stem for path in (dbt_project_dir() / "seeds").glob("*.csv"))
+# A test named after the seed it is on: `<test>_<seed>_<columns>`.
+SEED_TEST = re.compile(
+    rf"(not_null|unique|unique_combination|accepted_values|relationships)_({'|'.join(SEEDS)})_"
+)

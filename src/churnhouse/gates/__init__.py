@@ -53,6 +53,11 @@ def run_raw_gate(
 ) -> list[Outcome]:
     """Validate the night's batch of the sources; raise GateFailed listing every failure."""
     sources = (sources,) if isinstance(sources, str) else tuple(sources)
+    with warehouse.held():
+        return _raw_gate(warehouse, sources, run)
+
+
+def _raw_gate(warehouse: Warehouse, sources: tuple[str, ...], run: RunWindow) -> list[Outcome]:
     validator = Validator(run.run_id)
     facts = _sane_window(run)
     outcomes, rejected = [], []
@@ -86,6 +91,11 @@ def run_marts_gate(
     warehouse: Warehouse, run: RunWindow, schema: str = AUDIT_SCHEMA
 ) -> list[Outcome]:
     """Validate the night's marts in the audit schema before they are published."""
+    with warehouse.held():
+        return _marts_gate(warehouse, run, schema)
+
+
+def _marts_gate(warehouse: Warehouse, run: RunWindow, schema: str) -> list[Outcome]:
     validator = Validator(run.run_id)
     facts = {**_sane_window(run), "person_names": person_names(warehouse)}
     outcomes = []

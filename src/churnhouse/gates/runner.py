@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from churnhouse.errors import PermanentError
 from churnhouse.gates.data_docs import SITE_NAME, data_docs_dir, gx_context, make_offline, now
 from churnhouse.warehouse import Warehouse, checked_identifier
+from churnhouse.warehouse.duckdb import duckdb_memory_limit
 
 _SAFE_PARAMETER = re.compile(r"^[A-Za-z0-9_:.+\-]{1,250}$")
 
@@ -119,20 +120,25 @@ class Validator:
             # One scan sorts the batch into its parts; each part is then read by itself.
             # DuckDB keeps a small share of memory meanwhile: the parts live in pandas.
             con.execute(f"SET memory_limit = '{PARTS_DUCKDB_MEMORY}'")
-            con.execute(
-                f"CREATE TEMP TABLE gate_parts AS SELECT *, hash({key}) % {parts} AS gate_part "
-                f"FROM ({sql}) AS batch ORDER BY gate_part",
-                params,
-            )
-            for part in range(parts):
-                frame = con.execute(
-                    "SELECT * EXCLUDE (gate_part) FROM gate_parts WHERE gate_part = ?", [part]
-                ).df()
-                label = f"{name}_part_{part + 1}_of_{parts}"
-                # An expectation belongs to one suite: each part gets copies.
-                copies = [copy.copy(expectation) for expectation in expectations]
-                outcomes.append(self.frame(label, frame, copies, table))
-                del frame
+            try:
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE gate_parts AS "
+                    f"SELECT *, hash({key}) % {parts} AS gate_part "
+                    f"FROM ({sql}) AS batch ORDER BY gate_part",
+                    params,
+                )
+                for part in range(parts):
+                    frame = con.execute(
+                        "SELECT * EXCLUDE (gate_part) FROM gate_parts WHERE gate_part = ?", [part]
+                    ).df()
+                    label = f"{name}_part_{part + 1}_of_{parts}"
+                    # An expectation belongs to one suite: each part gets copies.
+                    copies = [copy.copy(expectation) for expectation in expectations]
+                    outcomes.append(self.frame(label, frame, copies, table))
+                    del frame
+            finally:  # the connection may be held for the rest of the gate
+                con.execute("DROP TABLE IF EXISTS gate_parts")
+                con.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
         return merged(name, outcomes)
 
     def _run(self, name, table, expectations, definition, batch_parameters) -> Outcome:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +109,11 @@ class Warehouse(ABC):
 
     @abstractmethod
     def read_frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame: ...
+
+    def held(self) -> AbstractContextManager[None]:
+        """Keep one connection open for the short reads and transactions inside (a gate's
+        dozens): a warehouse whose connections are costly to open reuses it."""
+        return nullcontext()
 
     @abstractmethod
     def exclusive(self) -> AbstractContextManager[None]:
