@@ -131,7 +131,7 @@ def build(
     always = "resource_type:seed +resource_type:snapshot"
     selection = ["--select", f"{always} {select}"] if select else []
     work_dir = dbt_work_dir(warehouse)
-    kept = [] if (full_refresh or select) else kept_in_place(warehouse, work_dir)
+    kept = [] if (full_refresh or select) else kept_in_place(warehouse, work_dir, marts_schema)
     excluded = [
         *([] if unit_tests else ["resource_type:unit_test"]),
         *(nodes.selector for nodes in kept),
@@ -148,8 +148,9 @@ def build(
     ]
     with _dbt_session(warehouse, as_of_setting):
         stage_result = _invoke("build", args, work_dir, manifest=False)
-    for nodes in KEPT_WHEN_UNCHANGED:
-        (work_dir / nodes.state_file).write_text(nodes.fingerprint())
+    if not select:  # everything was built (or kept): from these very files
+        for nodes in KEPT_WHEN_UNCHANGED:
+            (work_dir / nodes.state_file).write_text(nodes.fingerprint())
     note = "".join(f" ({nodes.name} unchanged, kept)" for nodes in kept)
     print(stage_result.describe() + note, flush=True)
     result.stages.append(stage_result)
@@ -168,7 +169,7 @@ class KeptNodes:
     state_file: str  # in the dbt folder: the files' fingerprint after that build
     sources: tuple[str, ...]  # globs under the project the nodes are made from
     relations: str  # glob under the project: one relation per file, named by its stem
-    schema: str
+    schema: str  # `{marts_schema}`: the build's
     relation_type: str
 
     def fingerprint(self) -> str:
@@ -189,7 +190,7 @@ class KeptNodes:
                 digest.update(path.read_bytes())
         return digest.hexdigest()
 
-    def in_place(self, warehouse: Warehouse, work_dir: Path) -> bool:
+    def in_place(self, warehouse: Warehouse, work_dir: Path, marts_schema: str) -> bool:
         state = work_dir / self.state_file
         if not state.is_file() or state.read_text().strip() != self.fingerprint():
             return False
@@ -198,7 +199,7 @@ class KeptNodes:
             present = tx.fetchall(
                 "SELECT table_name FROM information_schema.tables "
                 "WHERE table_schema = ? AND table_type = ?",
-                [self.schema, self.relation_type],
+                [self.schema.format(marts_schema=marts_schema), self.relation_type],
             )
         return wanted <= {name for (name,) in present}
 
@@ -226,12 +227,24 @@ KEPT_WHEN_UNCHANGED = (
         "staging",
         "VIEW",
     ),
+    # MetricFlow's time spine: a fixed range of days, published with the marts.
+    KeptNodes(
+        "time spine",
+        "path:models/semantic",
+        "time-spine.sha256",
+        ("dbt_project.yml", "models/semantic/**/*", "macros/**/*"),
+        "models/semantic/*.sql",
+        "{marts_schema}",
+        "BASE TABLE",
+    ),
 )
 
 
-def kept_in_place(warehouse: Warehouse, work_dir: Path) -> list[KeptNodes]:
+def kept_in_place(warehouse: Warehouse, work_dir: Path, marts_schema: str) -> list[KeptNodes]:
     """The kept nodes whose files did not change and whose relations are all there."""
-    return [nodes for nodes in KEPT_WHEN_UNCHANGED if nodes.in_place(warehouse, work_dir)]
+    return [
+        nodes for nodes in KEPT_WHEN_UNCHANGED if nodes.in_place(warehouse, work_dir, marts_schema)
+    ]
 
 
 def full_refresh_requested() -> bool:
