@@ -14,24 +14,27 @@ having count(*) > 1
 
 {#- PostgreSQL groups 12M text keys by hashing them into batches on disk (17 s at 10,000
     customers x 24 months). Sorting their 64-bit hashes is about twice as quick; the few
-    hashes met twice (equal values, or a collision) are then checked on the values. -#}
+    hashes met twice (equal values, two nulls, or a collision) are then checked on the
+    values, in a second scan that runs only when there is one (nearly never). -#}
 {% macro postgres__whole_table_repeats(model, column_name) -%}
-{%- set value_hash = 'hashtextextended(cast(' ~ column_name ~ ' as text), 0)' -%}
-select {{ column_name }} as unique_field, count(*) as n_records
-from {{ model }} cross join mode
-where mode.whole_table
-  and ({{ column_name }} is null or {{ value_hash }} in (
-        select value_hash
+{%- set value_hash = 'coalesce(hashtextextended(cast(' ~ column_name ~ ' as text), 0), 0)' -%}
+{%- set repeated_hashes -%}
+    select value_hash
+    from (
+        select value_hash, lag(value_hash) over (order by value_hash) as previous_hash
         from (
-            select value_hash, lag(value_hash) over (order by value_hash) as previous_hash
-            from (
-                select {{ value_hash }} as value_hash
-                from {{ model }}
-                where (select whole_table from mode)  -- once, not per row
-            ) as hashed
-        ) as ordered
-        where value_hash = previous_hash
-    ))
+            select {{ value_hash }} as value_hash
+            from {{ model }}
+            where (select whole_table from mode)  -- once, not per row
+        ) as hashed
+    ) as ordered
+    where value_hash = previous_hash
+{%- endset -%}
+select {{ column_name }} as unique_field, count(*) as n_records
+from {{ model }}
+where (select whole_table from mode)
+  and exists ({{ repeated_hashes }})  -- evaluated once: no repeated hash, no second scan
+  and {{ value_hash }} in ({{ repeated_hashes }})
 group by {{ column_name }}
 having count(*) > 1
 {%- endmacro %}

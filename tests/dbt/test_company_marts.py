@@ -645,3 +645,27 @@ def test_a_duplicate_call_fails_the_uniqueness_test_on_postgres(postgres_url, la
         build(postgres_url, AS_OF, marts_schema="analytics", select="source:events")
     names = [name for name, _ in failure.value.failures]
     assert names == ["source_unique_since_latest_load_events_events_message_id___loaded_at"]
+
+
+def test_two_calls_without_id_fail_both_checks_on_postgres(postgres_url):
+    """Nulls hash to one value on PostgreSQL: two calls without an id in a first load (one
+    load: the whole table is checked) are a repeat, as `unique` counts them, and nulls, so
+    both raw checks stop the build."""
+    import psycopg2
+
+    from churnhouse.transform import DbtBuildError
+
+    build_company().write(postgres_url)
+    with psycopg2.connect(postgres_url.replace("+psycopg2", "")) as con, con.cursor() as cur:
+        cur.execute("UPDATE raw.events SET _loaded_at = (SELECT max(_loaded_at) FROM raw.events)")
+        cur.execute(
+            "CREATE TEMP TABLE copied AS SELECT * FROM raw.events ORDER BY message_id LIMIT 2"
+        )
+        cur.execute("UPDATE copied SET message_id = NULL")
+        cur.execute("INSERT INTO raw.events SELECT * FROM copied")
+    with pytest.raises(DbtBuildError) as failure:
+        build(postgres_url, AS_OF, marts_schema="analytics", select="source:events")
+    assert sorted(name for name, _ in failure.value.failures) == [
+        "source_not_null_since_latest_load_events_events_message_id___loaded_at",
+        "source_unique_since_latest_load_events_events_message_id___loaded_at",
+    ]
