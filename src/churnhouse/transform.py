@@ -10,8 +10,9 @@ and the last night's run results and log stay there to read (not its
 or `churnhouse docs` writes one).
 
 The nightly build runs the incremental models incrementally (only the days and
-users touched by new loads) and leaves the seed tables alone when their files are
-the ones the last successful build loaded; `full_refresh=True` rebuilds all. dbt's
+users touched by new loads) and leaves alone what cannot have changed
+(`KEPT_WHEN_UNCHANGED`: the seeds, the staging views, the time spine, while their
+files are the ones the last whole build here used); `full_refresh=True` rebuilds all. dbt's
 unit tests check SQL logic on fixed inputs, not the night's data: the night
 leaves them out and the test suite runs them (`unit_tests=True`).
 
