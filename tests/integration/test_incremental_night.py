@@ -6,7 +6,7 @@ the last two days as ordinary nights (incremental dbt); warehouse B is built fro
 empty, in full, as of the same end. Every published table has the same rows in
 both. Real loads, gates, dbt and publication, on DuckDB and on PostgreSQL (the
 incremental SQL runs differently on each: delete+insert on both, different engines).
-The ordinary nights leave the unchanged seed tables, staging views and time spine
+The ordinary nights leave the unchanged seed tables, staging views and (on DuckDB) time spine
 alone, and still run the data tests on the views.
 """
 
@@ -62,8 +62,11 @@ def test_incremental_nights_publish_the_same_tables_as_a_full_rebuild(two_wareho
         run_night(nightly, sources, window(name, end, days_before_end), label=name)
         # The seed files, staging SQL and time spine did not change: their tables and
         # views are not made again (nor the seeds tested); the raw data behind the views
-        # did, and their tests run.
-        kept = {"seed", "seed test", "staging view", "time spine model"}
+        # did, and their tests run. PostgreSQL publishes by renaming the audit schema,
+        # time spine and all, so there the next night makes the spine again.
+        kept = {"seed", "seed test", "staging view"}
+        if nightly.kind == "duckdb":
+            kept.add("time spine model")
         assert built_nodes(nightly) == first - kept
     run_night(rebuilt, sources, window("rebuild", end, 0), label="rebuild", full_refresh=True)
 
