@@ -132,7 +132,12 @@ def build(
     always = "resource_type:seed +resource_type:snapshot"
     selection = ["--select", f"{always} {select}"] if select else []
     work_dir = dbt_work_dir(warehouse)
-    kept = [] if (full_refresh or select) else kept_in_place(warehouse, work_dir, marts_schema)
+    fingerprints = {nodes.name: nodes.fingerprint() for nodes in KEPT_WHEN_UNCHANGED}
+    kept = (
+        []
+        if (full_refresh or select)
+        else kept_in_place(warehouse, work_dir, marts_schema, fingerprints)
+    )
     excluded = [
         *([] if unit_tests else ["resource_type:unit_test"]),
         *(nodes.selector for nodes in kept),
@@ -151,7 +156,7 @@ def build(
         stage_result = _invoke("build", args, work_dir, manifest=False)
     if not select:  # everything was built (or kept): from these very files
         for nodes in KEPT_WHEN_UNCHANGED:
-            (work_dir / nodes.state_file).write_text(nodes.fingerprint())
+            (work_dir / nodes.state_file).write_text(fingerprints[nodes.name])
     note = "".join(f" ({nodes.name} unchanged, kept)" for nodes in kept)
     print(stage_result.describe() + note, flush=True)
     result.stages.append(stage_result)
@@ -191,9 +196,12 @@ class KeptNodes:
                 digest.update(path.read_bytes())
         return digest.hexdigest()
 
-    def in_place(self, warehouse: Warehouse, work_dir: Path, marts_schema: str) -> bool:
+    def in_place(
+        self, warehouse: Warehouse, work_dir: Path, marts_schema: str, fingerprint: str
+    ) -> bool:
+        """`fingerprint`: this build's, of the files as they are now."""
         state = work_dir / self.state_file
-        if not state.is_file() or state.read_text().strip() != self.fingerprint():
+        if not state.is_file() or state.read_text().strip() != fingerprint:
             return False
         wanted = {path.stem for path in dbt_project_dir().glob(self.relations)}
         with warehouse.transaction() as tx:
@@ -241,10 +249,14 @@ KEPT_WHEN_UNCHANGED = (
 )
 
 
-def kept_in_place(warehouse: Warehouse, work_dir: Path, marts_schema: str) -> list[KeptNodes]:
+def kept_in_place(
+    warehouse: Warehouse, work_dir: Path, marts_schema: str, fingerprints: dict[str, str]
+) -> list[KeptNodes]:
     """The kept nodes whose files did not change and whose relations are all there."""
     return [
-        nodes for nodes in KEPT_WHEN_UNCHANGED if nodes.in_place(warehouse, work_dir, marts_schema)
+        nodes
+        for nodes in KEPT_WHEN_UNCHANGED
+        if nodes.in_place(warehouse, work_dir, marts_schema, fingerprints[nodes.name])
     ]
 
 
