@@ -128,7 +128,10 @@ def build(
     # as_of goes in the environment, not in --vars: dbt parses the whole project again
     # whenever the vars differ from the last parse, and as_of differs every night.
     vars_yaml = f"{{marts_schema: '{marts_schema}'}}"
-    as_of_setting = {AS_OF_SETTING: as_of_utc.isoformat(sep=" ")}
+    settings = {
+        AS_OF_SETTING: as_of_utc.isoformat(sep=" "),
+        SHARED_CODE_SETTING: files_fingerprint(SHARED_CODE),
+    }
     always = "resource_type:seed +resource_type:snapshot"
     selection = ["--select", f"{always} {select}"] if select else []
     work_dir = dbt_work_dir(warehouse)
@@ -152,7 +155,7 @@ def build(
         vars_yaml,
         *(["--full-refresh"] if full_refresh else []),
     ]
-    with _dbt_session(warehouse, as_of_setting):
+    with _dbt_session(warehouse, settings):
         stage_result = _invoke("build", args, work_dir, manifest=False)
     if not select:  # everything was built (or kept): from these very files
         for nodes in KEPT_WHEN_UNCHANGED:
@@ -179,22 +182,7 @@ class KeptNodes:
     relation_type: str
 
     def fingerprint(self) -> str:
-        """sha256 over the files and the dbt versions that turn them into SQL."""
-        from importlib.metadata import PackageNotFoundError, version
-
-        project = dbt_project_dir()
-        digest = hashlib.sha256()
-        for package in ("dbt-core", "dbt-duckdb", "dbt-postgres"):
-            try:
-                digest.update(f"{package}=={version(package)}\0".encode())
-            except PackageNotFoundError:
-                pass
-        paths = {path for pattern in self.sources for path in project.glob(pattern)}
-        for path in sorted(paths):
-            if path.is_file():
-                digest.update(path.relative_to(project).as_posix().encode() + b"\0")
-                digest.update(path.read_bytes())
-        return digest.hexdigest()
+        return files_fingerprint(self.sources)
 
     def in_place(
         self, warehouse: Warehouse, work_dir: Path, marts_schema: str, fingerprint: str
@@ -211,6 +199,32 @@ class KeptNodes:
                 [self.schema.format(marts_schema=marts_schema), self.relation_type],
             )
         return wanted <= {name for (name,) in present}
+
+
+def files_fingerprint(patterns: tuple[str, ...]) -> str:
+    """sha256 over the project's files matching `patterns` and the dbt versions that turn
+    them into SQL."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    project = dbt_project_dir()
+    digest = hashlib.sha256()
+    for package in ("dbt-core", "dbt-duckdb", "dbt-postgres"):
+        try:
+            digest.update(f"{package}=={version(package)}\0".encode())
+        except PackageNotFoundError:
+            pass
+    paths = {path for pattern in patterns for path in project.glob(pattern)}
+    for path in sorted(paths):
+        if path.is_file():
+            digest.update(path.relative_to(project).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+# What the per-customer models mix into what they record besides their own file
+# (macros/customer_incremental.sql): a changed macro or var default computes everyone again.
+SHARED_CODE_SETTING = "CHURN_DBT_SHARED_CODE"
+SHARED_CODE = ("dbt_project.yml", "macros/**/*")
 
 
 KEPT_WHEN_UNCHANGED = (

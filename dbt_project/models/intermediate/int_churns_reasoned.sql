@@ -7,8 +7,13 @@
 --   3. the latest complaint in [churned_at - 90 days, churned_at);
 --   4. payment_failed when the churn is involuntary;
 --   5. unknown.
+-- Per customer: a night computes again only the customers whose churns or stated reasons
+-- changed (macros/customer_incremental.sql).
+{{ per_customer_config('reasons') }}
+
 with churns as (
     select * from {{ ref('int_churns') }}
+    where {{ is_changed_customer('reasons') }}
 ),
 
 latest_survey as (

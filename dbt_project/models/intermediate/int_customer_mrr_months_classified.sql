@@ -2,6 +2,10 @@
 -- with a = MRR at the close of the previous month and b = MRR at the close of this one,
 -- and the movement they make (docs/metrics.md, Months). Exact decimals; the marts round.
 -- The close of month m is its last instant: a line counts when s < end(m) <= e.
+-- Per customer: a night computes again the customers whose lines or CRM account changed,
+-- and adds the months that closed since to everyone else (macros/customer_incremental.sql).
+{{ per_customer_config('mrr_months', month_column='month_start') }}
+
 with customers as (
     select customer_key, min(first_active_at) as first_active_at
     from {{ ref('int_customer_active_spells') }}
@@ -17,6 +21,11 @@ customer_months as (
     from customers
     inner join {{ ref('int_reporting_months') }} as months
         on months.month_end > customers.first_active_at
+    {% if is_incremental() -%}
+    -- Unchanged customers: from the last month built, which the first new month follows.
+    where {{ is_changed_customer('mrr_months', 'customers.customer_key') }}
+       or months.month_start >= (select max(month_start) from {{ this }})
+    {%- endif %}
 ),
 
 closes as (
@@ -92,3 +101,7 @@ inner join (
 left join {{ ref('int_account_segments_monthly') }} as segments
     on segments.account_id = customers.crm_account_id
    and segments.month_start = movements.month_start
+{% if is_incremental() -%}
+where {{ is_changed_customer('mrr_months', 'movements.customer_key') }}
+   or movements.month_start > (select max(month_start) from {{ this }})
+{%- endif %}

@@ -1,14 +1,24 @@
 -- Each customer's MRR as a step function: one row per span between two consecutive
 -- change points (a line starting or stopping), with the MRR that holds on [valid_from,
 -- valid_to). Overlapping lines add up; a customer is active where mrr_usd > 0.
-with changes as (
-    select customer_key, covers_from as changed_at, monthly_amount_usd as mrr_change
+-- Per customer: a night computes again only the customers whose lines changed
+-- (macros/customer_incremental.sql).
+{{ per_customer_config('mrr_lines') }}
+
+with lines as (
+    select customer_key, covers_from, covers_to, monthly_amount_usd
     from {{ ref('int_invoice_lines_normalized_to_mrr') }}
+    where {{ is_changed_customer('mrr_lines') }}
+),
+
+changes as (
+    select customer_key, covers_from as changed_at, monthly_amount_usd as mrr_change
+    from lines
 
     union all
 
     select customer_key, covers_to as changed_at, -monthly_amount_usd as mrr_change
-    from {{ ref('int_invoice_lines_normalized_to_mrr') }}
+    from lines
 ),
 
 change_points as (

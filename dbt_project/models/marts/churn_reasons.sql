@@ -5,8 +5,12 @@
 -- one row per statement and churn it is tied to, is_primary when it is that churn's primary
 -- reason; a statement tied to no churn (e.g. a saved customer's survey, the cancelled
 -- second subscription of a customer who stayed) has one row with churned_at null.
+-- Per customer, as int_churns_reasoned (macros/customer_incremental.sql).
+{{ per_customer_config('reasons') }}
+
 with statements as (
     select * from {{ ref('int_reason_statements') }}
+    where {{ is_changed_customer('reasons') }}
 ),
 
 churns as (
@@ -49,7 +53,7 @@ select
     statements.source,
     statements.raw_value,
     statements.raw_text,
-    statements.category,
+    cast(statements.category as {{ dbt.type_string() }}) as category,  -- the seed's varchar on PostgreSQL
     coalesce(
         churns.primary_source = statements.source
         and churns.primary_source_record_id = statements.source_record_id,

@@ -1,5 +1,8 @@
 -- One row per customer per month: MRR at the two closes and the movement between them,
 -- published (money rounded half-up to the cent, each column on its own).
+-- Per customer, as int_customer_mrr_months_classified (macros/customer_incremental.sql).
+{{ per_customer_config('mrr_months', month_column='month') }}
+
 select
     customer_key,
     crm_account_id,
@@ -28,3 +31,7 @@ select
         else 'inactive'
     end as movement
 from {{ ref('int_customer_mrr_months_classified') }}
+{% if is_incremental() -%}
+where {{ is_changed_customer('mrr_months') }}
+   or month_start > (select max(month) from {{ this }})
+{%- endif %}
