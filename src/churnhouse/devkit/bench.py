@@ -306,9 +306,13 @@ def truth_matches(warehouse, bundle: Path) -> bool:
 
 def postgres_ratios(bundle: Path, full_extract: float, full_dbt: float) -> list[str]:
     """The same company into PostgreSQL (ingest, full dbt build) against DuckDB's full build:
-    `postgres / duckdb ...` lines, or one line saying why they are missing."""
+    `postgres / duckdb ...` lines, or one line saying why they are missing. The parts before
+    leave gigabytes of DuckDB copies to write back: that is synced first, as before a night,
+    so PostgreSQL does not pay for it."""
     from churnhouse.devkit.bench_postgres import bench_postgres
     from churnhouse.devkit.simulator import bundle_as_of
+
+    os.sync()
 
     result = bench_postgres(bundle, bundle_as_of(bundle))
     return result.lines(full_extract, full_dbt)
