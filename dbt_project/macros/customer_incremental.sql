@@ -140,6 +140,6 @@
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook="{{ delete_changed_customers(%r, %r) }}" | format(kind, month_column),
-        post_hook="{{ record_customer_fingerprints('" ~ kind ~ "') }}",
+        post_hook="{{ record_customer_fingerprints(%r) }}" | format(kind),
     ) }}
 {%- endmacro %}

@@ -115,12 +115,12 @@ def test_incremental_nights_equal_a_full_refresh_on_postgres(postgres_url):
 # A wrong value planted in one unchanged customer's rows of each table (acc_07 is
 # mid_market, its churn involuntary). Not acc_07's timeline: its MRR makes the churn that
 # its reasons are computed from.
-PLANTED = {
-    "intermediate.int_customer_mrr_timeline": ("mrr_usd = 4242", "acc_04"),
-    "intermediate.int_customer_mrr_months_classified": ("segment = 'enterprise'", "acc_07"),
-    "intermediate.int_churns_reasoned": ("reason_category = 'other'", "acc_07"),
-    "analytics.fct_customer_mrr_monthly": ("segment = 'enterprise'", "acc_07"),
-    "analytics.churn_reasons": ("raw_text = 'planted'", "acc_06"),
+PLANTED = {  # table: (column, planted value as SQL, customer)
+    "intermediate.int_customer_mrr_timeline": ("mrr_usd", "4242", "acc_04"),
+    "intermediate.int_customer_mrr_months_classified": ("segment", "'enterprise'", "acc_07"),
+    "intermediate.int_churns_reasoned": ("reason_category", "'other'", "acc_07"),
+    "analytics.fct_customer_mrr_monthly": ("segment", "'enterprise'", "acc_07"),
+    "analytics.churn_reasons": ("raw_text", "'planted'", "acc_06"),
 }
 
 
@@ -128,10 +128,9 @@ def planted_rows(url: str) -> dict[str, int]:
     return {
         name: query(
             url,
-            f"SELECT count(*) FROM {name} WHERE {setting.split(' = ')[0]} = "
-            f"{setting.split(' = ')[1]} AND customer_key = '{customer}'",
+            f"SELECT count(*) FROM {name} WHERE {column} = {value} AND customer_key = '{customer}'",
         )[0][0]
-        for name, (setting, customer) in PLANTED.items()
+        for name, (column, value, customer) in PLANTED.items()
     }
 
 
@@ -142,8 +141,8 @@ def test_a_night_leaves_the_rows_of_unchanged_customers_alone(tmp_path: Path):
     execute(
         url,
         *(
-            f"UPDATE {name} SET {setting} WHERE customer_key = '{customer}'"
-            for name, (setting, customer) in PLANTED.items()
+            f"UPDATE {name} SET {column} = {value} WHERE customer_key = '{customer}'"
+            for name, (column, value, customer) in PLANTED.items()
         ),
     )
     planted = planted_rows(url)
