@@ -38,3 +38,45 @@ where (select whole_table from mode)
 group by {{ column_name }}
 having count(*) > 1
 {%- endmacro %}
+
+
+{#- Every combination of `columns` held more than once among the rows where `checked_rows`
+    holds, with its count (the grain test's body; it may read the test's CTEs). -#}
+{% macro combination_repeats(model, columns, checked_rows) -%}
+    {{ return(adapter.dispatch('combination_repeats', 'churnhouse')(model, columns, checked_rows)) }}
+{%- endmacro %}
+
+{% macro default__combination_repeats(model, columns, checked_rows) -%}
+select {{ columns | join(', ') }}, count(*) as copies
+from {{ model }}
+where {{ checked_rows }}
+group by {{ columns | join(', ') }}
+having count(*) > 1
+{%- endmacro %}
+
+{#- PostgreSQL: as whole_table_repeats, the rows' 64-bit hashes are sorted, and only the
+    combinations whose hash repeats are grouped on their values (9.0 s against 5.2 s for
+    the daily activity's 4.7M rows at 10,000 customers x 24 months). -#}
+{% macro postgres__combination_repeats(model, columns, checked_rows) -%}
+{%- set combination_hash = 'hash_record_extended(row(' ~ columns | join(', ') ~ '), 0)' -%}
+, repeated_hashes as materialized (
+    select value_hash
+    from (
+        select value_hash, lag(value_hash) over (order by value_hash) as previous_hash
+        from (
+            select {{ combination_hash }} as value_hash
+            from {{ model }}
+            where {{ checked_rows }}
+        ) as hashed
+    ) as ordered
+    where value_hash = previous_hash
+)
+
+select {{ columns | join(', ') }}, count(*) as copies
+from {{ model }}
+where exists (select 1 from repeated_hashes)  -- evaluated once: no repeated hash, no scan
+  and {{ checked_rows }}
+  and {{ combination_hash }} in (select value_hash from repeated_hashes)
+group by {{ columns | join(', ') }}
+having count(*) > 1
+{%- endmacro %}

@@ -620,6 +620,30 @@ def test_a_repeated_row_in_the_days_the_last_run_rewrote_fails_the_grain_test(
     ]
 
 
+def test_a_repeated_row_fails_the_grain_test_on_postgres(postgres_url):
+    """PostgreSQL checks a grain by sorting 64-bit hashes of the rows' key columns
+    (macros/uniqueness.sql), not by grouping them: the clean build passes the test, and a
+    repeated user-day in the days the last run rewrote stops the next build, named."""
+    import psycopg2
+
+    from churnhouse.transform import DbtBuildError
+
+    daily = "intermediate.int_activity_aggregated_to_daily_users"
+    build_company().write(postgres_url)
+    build(postgres_url, AS_OF, marts_schema="analytics", select="+" + daily.split(".")[1])
+    with psycopg2.connect(postgres_url.replace("+psycopg2", "")) as con, con.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {daily} SELECT * FROM {daily} "
+            f"WHERE last_loaded_at = (SELECT max(last_loaded_at) FROM {daily}) LIMIT 1"
+        )
+    with pytest.raises(DbtBuildError) as failure:
+        build(postgres_url, AS_OF, marts_schema="analytics", select=daily.split(".")[1])
+    assert [name for name, _ in failure.value.failures] == [
+        "unique_combination_int_activity_aggregated_to_daily_users_"
+        "activity_date__workspace_id__user_id__last_loaded_at__activity_date"
+    ]
+
+
 @pytest.mark.parametrize(
     "later",
     ["1 day", "0 days"],

@@ -110,7 +110,10 @@ group_calls as (
     where latest_first = 1
 ),
 {% else %}
-calls as (
+-- `not materialized`: read twice (calls with and without a workspace of their own), it is
+-- two scans of raw rather than 12M wide rows written aside and read back (29 s against 19 s
+-- on PostgreSQL, 12 s against 9 s on DuckDB at 10,000 x 24).
+calls as not materialized (
     select * from events where event_type <> 'group'
 ),
 

@@ -29,14 +29,18 @@ activity as (  -- last_active_at and habit_change name `track` calls (docs/metri
     where workspace_id is not null and event_type = 'track'
 ),
 
+-- The billing customers themselves, not the distinct `customers`: a repeated pair cannot
+-- change a max, and PostgreSQL's planner then knows the sizes (with the distinct CTE it
+-- guessed millions of churned workspaces and sorted every track call: 8.6 s against 4.3 s).
 last_activity as (
     select
         churns.customer_key,
         churns.churned_at,
         max(activity.event_at) as last_active_at
     from churns
-    inner join customers on customers.customer_key = churns.customer_key
-    inner join workspaces on workspaces.account_id = customers.crm_account_id
+    inner join {{ ref('int_billing_customers_resolved') }} as billing_customers
+        on billing_customers.customer_key = churns.customer_key
+    inner join workspaces on workspaces.account_id = billing_customers.crm_account_id
     inner join activity
         on activity.workspace_id = workspaces.workspace_id
        and activity.event_at < churns.churned_at

@@ -9,23 +9,30 @@
     months, 0.7 s of each night). -#}
 {% test unique_combination(model, columns, loaded_at_column=none, replaced_by=none) %}
 {%- set since_latest_load = loaded_at_column is not none and replaced_by is not none %}
-{%- if since_latest_load %}
+{%- set checked_rows -%}
+    {%- if since_latest_load -%}
+        {{ replaced_by }} in (select replaced_value from rewritten)
+    {%- else -%}
+        1 = 1
+    {%- endif -%}
+{%- endset %}
 with latest as (
+    {%- if since_latest_load %}
     select max({{ loaded_at_column }}) as loaded_at from {{ model }}
+    {%- else %}
+    select 1 as unused
+    {%- endif %}
 ),
 
 rewritten as (
+    {%- if since_latest_load %}
     select distinct {{ replaced_by }} as replaced_value
     from {{ model }} cross join latest
     where {{ loaded_at_column }} = latest.loaded_at
+    {%- else %}
+    select 1 as replaced_value
+    {%- endif %}
 )
 
-{% endif -%}
-select {{ columns | join(', ') }}, count(*) as copies
-from {{ model }}
-{%- if since_latest_load %}
-where {{ replaced_by }} in (select replaced_value from rewritten)
-{%- endif %}
-group by {{ columns | join(', ') }}
-having count(*) > 1
+{{ combination_repeats(model, columns, checked_rows) }}
 {% endtest %}
