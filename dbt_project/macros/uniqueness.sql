@@ -18,18 +18,8 @@ having count(*) > 1
     values, in a second scan that runs only when there is one (nearly never). -#}
 {% macro postgres__whole_table_repeats(model, column_name) -%}
 {%- set value_hash = 'coalesce(hashtextextended(cast(' ~ column_name ~ ' as text), 0), 0)' -%}
-{%- set repeated_hashes -%}
-    select value_hash
-    from (
-        select value_hash, lag(value_hash) over (order by value_hash) as previous_hash
-        from (
-            select {{ value_hash }} as value_hash
-            from {{ model }}
-            where (select whole_table from mode)  -- once, not per row
-        ) as hashed
-    ) as ordered
-    where value_hash = previous_hash
-{%- endset -%}
+{#- `(select whole_table from mode)`: evaluated once, not per row -#}
+{%- set repeated_hashes = hashes_met_twice(value_hash, model, '(select whole_table from mode)') -%}
 select {{ column_name }} as unique_field, count(*) as n_records
 from {{ model }}
 where (select whole_table from mode)
@@ -60,16 +50,7 @@ having count(*) > 1
 {% macro postgres__combination_repeats(model, columns, checked_rows) -%}
 {%- set combination_hash = 'hash_record_extended(row(' ~ columns | join(', ') ~ '), 0)' -%}
 , repeated_hashes as materialized (
-    select value_hash
-    from (
-        select value_hash, lag(value_hash) over (order by value_hash) as previous_hash
-        from (
-            select {{ combination_hash }} as value_hash
-            from {{ model }}
-            where {{ checked_rows }}
-        ) as hashed
-    ) as ordered
-    where value_hash = previous_hash
+    {{ hashes_met_twice(combination_hash, model, checked_rows) }}
 )
 
 select {{ columns | join(', ') }}, count(*) as copies
@@ -79,4 +60,20 @@ where exists (select 1 from repeated_hashes)  -- evaluated once: no repeated has
   and {{ combination_hash }} in (select value_hash from repeated_hashes)
 group by {{ columns | join(', ') }}
 having count(*) > 1
+{%- endmacro %}
+
+
+{#- The values of `value_hash` met more than once among `model`'s rows where `condition`
+    holds: one sort of 64-bit hashes, no grouping of the values themselves. -#}
+{% macro hashes_met_twice(value_hash, model, condition) -%}
+    select value_hash
+    from (
+        select value_hash, lag(value_hash) over (order by value_hash) as previous_hash
+        from (
+            select {{ value_hash }} as value_hash
+            from {{ model }}
+            where {{ condition }}
+        ) as hashed
+    ) as ordered
+    where value_hash = previous_hash
 {%- endmacro %}
