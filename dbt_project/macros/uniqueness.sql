@@ -31,7 +31,7 @@ having count(*) > 1
 
 
 {#- Every combination of `columns` held more than once among the rows where `checked_rows`
-    holds, with its count (the grain test's body; it may read the test's CTEs). -#}
+    holds, with its count (the grain test's body; `checked_rows` may read its CTEs). -#}
 {% macro combination_repeats(model, columns, checked_rows) -%}
     {{ return(adapter.dispatch('combination_repeats', 'churnhouse')(model, columns, checked_rows)) }}
 {%- endmacro %}
@@ -49,19 +49,15 @@ having count(*) > 1
     the daily activity's 4.7M rows at 10,000 customers x 24 months). -#}
 {% macro postgres__combination_repeats(model, columns, checked_rows) -%}
 {%- set combination_hash = 'hash_record_extended(row(' ~ columns | join(', ') ~ '), 0)' -%}
-, repeated_hashes as materialized (
-    {{ hashes_met_twice(combination_hash, model, checked_rows) }}
-)
-
+{%- set repeated_hashes = hashes_met_twice(combination_hash, model, checked_rows) -%}
 select {{ columns | join(', ') }}, count(*) as copies
 from {{ model }}
-where exists (select 1 from repeated_hashes)  -- evaluated once: no repeated hash, no scan
+where exists ({{ repeated_hashes }})  -- evaluated once: no repeated hash, no second scan
   and {{ checked_rows }}
-  and {{ combination_hash }} in (select value_hash from repeated_hashes)
+  and {{ combination_hash }} in ({{ repeated_hashes }})
 group by {{ columns | join(', ') }}
 having count(*) > 1
 {%- endmacro %}
-
 
 {#- The values of `value_hash` met more than once among `model`'s rows where `condition`
     holds: one sort of 64-bit hashes, no grouping of the values themselves. -#}

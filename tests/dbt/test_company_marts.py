@@ -628,16 +628,17 @@ def test_a_repeated_row_fails_the_grain_test_on_postgres(postgres_url):
 
     from churnhouse.transform import DbtBuildError
 
-    daily = "intermediate.int_activity_aggregated_to_daily_users"
+    model = "int_activity_aggregated_to_daily_users"
+    daily = f"intermediate.{model}"
     build_company().write(postgres_url)
-    build(postgres_url, AS_OF, marts_schema="analytics", select="+" + daily.split(".")[1])
+    build(postgres_url, AS_OF, marts_schema="analytics", select=f"+{model}")
     with psycopg2.connect(postgres_url.replace("+psycopg2", "")) as con, con.cursor() as cur:
         cur.execute(
             f"INSERT INTO {daily} SELECT * FROM {daily} "
             f"WHERE last_loaded_at = (SELECT max(last_loaded_at) FROM {daily}) LIMIT 1"
         )
     with pytest.raises(DbtBuildError) as failure:
-        build(postgres_url, AS_OF, marts_schema="analytics", select=daily.split(".")[1])
+        build(postgres_url, AS_OF, marts_schema="analytics", select=model)
     assert [name for name, _ in failure.value.failures] == [
         "unique_combination_int_activity_aggregated_to_daily_users_"
         "activity_date__workspace_id__user_id__last_loaded_at__activity_date"

@@ -9,30 +9,18 @@
     months, 0.7 s of each night). -#}
 {% test unique_combination(model, columns, loaded_at_column=none, replaced_by=none) %}
 {%- set since_latest_load = loaded_at_column is not none and replaced_by is not none %}
-{%- set checked_rows -%}
-    {%- if since_latest_load -%}
-        {{ replaced_by }} in (select replaced_value from rewritten)
-    {%- else -%}
-        1 = 1
-    {%- endif -%}
-{%- endset %}
+{%- if since_latest_load %}
 with latest as (
-    {%- if since_latest_load %}
     select max({{ loaded_at_column }}) as loaded_at from {{ model }}
-    {%- else %}
-    select 1 as unused
-    {%- endif %}
 ),
 
 rewritten as (
-    {%- if since_latest_load %}
     select distinct {{ replaced_by }} as replaced_value
     from {{ model }} cross join latest
     where {{ loaded_at_column }} = latest.loaded_at
-    {%- else %}
-    select 1 as replaced_value
-    {%- endif %}
 )
 
+{% endif -%}
+{%- set checked_rows = replaced_by ~ ' in (select replaced_value from rewritten)' if since_latest_load else '1 = 1' %}
 {{ combination_repeats(model, columns, checked_rows) }}
 {% endtest %}
